@@ -1,0 +1,42 @@
+/* cli.h — pieces shared by the subcommands of the `shortcut` command line.
+ *
+ * Each subcommand is one function `cmd_<name>(argc, argv)` returning the process exit code:
+ * 0 success, 1 runtime failure, 2 bad input (config, arguments, file format). Messages go to
+ * stderr as one line: "shortcut: <what>, <where>; <what to do>". */
+#ifndef SHORTCUT_CLI_H
+#define SHORTCUT_CLI_H
+
+#include "config.h"
+#include "status.h"
+
+#define CLI_MAX_SETS 64
+
+/* --set collection while parsing arguments. */
+typedef struct SetList {
+    int count;
+    const char *items[CLI_MAX_SETS];
+} SetList;
+
+/* Parse "--set k=v" / "--set=k=v" at argv[*i]; returns 1 when consumed (advancing *i), 0 when
+ * argv[*i] is not --set, -1 on error (message printed). */
+int cli_take_set(int argc, char **argv, int *i, SetList *sets);
+
+/* Load `path` (NULL: built-in defaults = quick) and apply the --set list, then validate.
+ * Prints the error and returns its exit code (2 or 1), 0 on success. */
+int cli_load_config(const char *path, const SetList *sets, Config *cfg);
+
+/* Print "shortcut: <message>" for a failed status and return its exit code. */
+int cli_fail(Status st);
+
+/* Usage errors: print "shortcut <cmd>: <message>" and a hint to --help; return 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a positive integer argument; returns -1 on error. */
+long cli_parse_long(const char *s);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

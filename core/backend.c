@@ -1,0 +1,59 @@
+/* backend.c — choosing a backend by name, and releasing it.
+ *
+ * The one place that knows which backends exist. "auto" prefers CUDA and falls back to the fast
+ * CPU backend; when it does, status_message() still holds why CUDA was not used, so the caller
+ * can log it. When the build has no CUDA backend (SHORTCUT_WITH_CUDA undefined), this file
+ * supplies backend_cuda_create(), which says so. */
+#include <string.h>
+
+#include "backend.h"
+
+#define VALID_NAMES "auto, cpu, cuda, reference"
+
+#ifndef SHORTCUT_WITH_CUDA
+Status backend_cuda_create(Backend *out) {
+    if (out) {
+        out->ops = NULL;
+        out->ctx = NULL;
+    }
+    return status_fail(ST_ERR_DEVICE, "device 'cuda': this build has no CUDA backend (rebuild "
+                       "with nvcc and cuDNN present, or use device: cpu)");
+}
+#endif
+
+Status backend_create(const char *name, int threads, Backend *out, int *fell_back) {
+    if (fell_back)
+        *fell_back = 0;
+    if (!out)
+        return status_fail(ST_ERR_ARG, "backend_create: out is NULL");
+    out->ops = NULL;
+    out->ctx = NULL;
+    if (!name)
+        return status_fail(ST_ERR_ARG, "device: no backend name given (valid: " VALID_NAMES ")");
+    if (strcmp(name, "reference") == 0)
+        return backend_reference_create(out);
+    if (strcmp(name, "cpu") == 0)
+        return backend_cpu_create(threads, out);
+    if (strcmp(name, "cuda") == 0)
+        return backend_cuda_create(out);
+    if (strcmp(name, "auto") == 0) {
+        if (backend_cuda_create(out) == ST_OK)
+            return ST_OK;
+        out->ops = NULL;
+        out->ctx = NULL;
+        Status st = backend_cpu_create(threads, out);
+        if (st == ST_OK && fell_back)
+            *fell_back = 1;
+        return st;
+    }
+    return status_fail(ST_ERR_ARG, "device '%s': unknown backend (valid: " VALID_NAMES ")", name);
+}
+
+void backend_destroy(Backend *b) {
+    if (!b)
+        return;
+    if (b->ops && b->ops->destroy)
+        b->ops->destroy(b->ctx);
+    b->ops = NULL;
+    b->ctx = NULL;
+}

@@ -1,0 +1,236 @@
+/* cpu_backend.c — the fast CPU backend's op table, context, threads and memory ops.
+ *
+ * Owns: backend_cpu_create(), the oneDNN engine and stream, the scratch buffers every op
+ * shares, tensor allocation (64-byte aligned, kept while the capacity suffices) and the
+ * host <-> backend copies, which convert between dense NCHW and the blocked layout
+ * (cpu_internal.h). The ops themselves live in cpu_conv.c, cpu_bn.c, cpu_eltwise.c,
+ * cpu_pool.c and cpu_dense.c. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+
+void cpu_enter(CpuCtx *ctx) {
+    if (omp_get_max_threads() != ctx->threads) omp_set_num_threads(ctx->threads);
+}
+
+static Status alloc_aligned(size_t bytes, void **out) {
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (!p)
+        return status_fail(ST_ERR_OOM, "cpu backend: cannot allocate %zu bytes of host memory: "
+                           "use a smaller batch or model", bytes);
+    *out = p;
+    return ST_OK;
+}
+
+Status cpu_scratch(CpuCtx *ctx, int slot, size_t bytes, void **out) {
+    if (ctx->scratch_cap[slot] < bytes) {
+        free(ctx->scratch[slot]);
+        ctx->scratch[slot] = NULL;
+        ctx->scratch_cap[slot] = 0;
+        TRY(alloc_aligned(bytes, &ctx->scratch[slot]));
+        ctx->scratch_cap[slot] = bytes;
+    }
+    *out = ctx->scratch[slot];
+    return ST_OK;
+}
+
+static const char *dnnl_status_text(dnnl_status_t s) {
+    switch (s) {
+    case dnnl_success: return "success";
+    case dnnl_out_of_memory: return "out of memory";
+    case dnnl_invalid_arguments: return "invalid arguments";
+    case dnnl_unimplemented: return "no implementation for these shapes";
+    case dnnl_iterator_ends: return "iterator ends";
+    case dnnl_runtime_error: return "runtime error";
+    case dnnl_not_required: return "not required";
+    }
+    return "unknown error";
+}
+
+Status cpu_dnnl_fail(dnnl_status_t s, const char *what) {
+    return status_fail(s == dnnl_out_of_memory ? ST_ERR_OOM : ST_ERR_DEVICE,
+                       "cpu backend: oneDNN call %s failed: %s; try the \"reference\" backend "
+                       "to run without oneDNN", what, dnnl_status_text(s));
+}
+
+/* ---- memory ---- */
+
+static Status cpu_tensor_alloc(void *vctx, Tensor *t) {
+    (void)vctx;
+    size_t bytes = tensor_bytes(t);
+    if (t->data && t->cap >= bytes) return ST_OK;
+    free(t->data);
+    t->data = NULL;
+    t->cap = 0;
+    TRY(alloc_aligned(bytes, &t->data));
+    t->cap = bytes;
+    return ST_OK;
+}
+
+static void cpu_tensor_free(void *vctx, Tensor *t) {
+    (void)vctx;
+    if (!t) return;
+    free(t->data);
+    t->data = NULL;
+    t->cap = 0;
+    t->layout = CPU_LAYOUT_NCHW;
+}
+
+static Status cpu_upload(void *vctx, Tensor *t, const void *host) {
+    (void)vctx;
+    memcpy(t->data, host, tensor_bytes(t));
+    t->layout = CPU_LAYOUT_NCHW;
+    return ST_OK;
+}
+
+static Status cpu_download(void *vctx, const Tensor *t, void *host) {
+    cpu_enter(vctx);
+    if (cpu_layout(t) == CPU_LAYOUT_NCHW) memcpy(host, t->data, tensor_bytes(t));
+    else cpu_reorder(t, t->data, cpu_layout(t), host, CPU_LAYOUT_NCHW);
+    return ST_OK;
+}
+
+static Status cpu_fill(void *vctx, Tensor *t, float v) {
+    if (t->dtype != DT_F32)
+        return status_fail(ST_ERR_ARG, "cpu backend: fill needs an F32 tensor (got dtype %d)",
+                           (int)t->dtype);
+    cpu_enter(vctx);
+    float *p = t->data;
+    long n = (long)tensor_numel(t);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) p[i] = v;
+    return ST_OK;
+}
+
+static Status cpu_copy(void *vctx, Tensor *dst, const Tensor *src) {
+    cpu_enter(vctx);
+    char *d = dst->data;
+    const char *s = src->data;
+    long bytes = (long)tensor_bytes(src);
+    long chunk = 1L << 20;
+    long chunks = (bytes + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (long i = 0; i < chunks; i++) {
+        long len = bytes - i * chunk < chunk ? bytes - i * chunk : chunk;
+        memcpy(d + i * chunk, s + i * chunk, (size_t)len);
+    }
+    dst->layout = cpu_layout(src);
+    return ST_OK;
+}
+
+/* ---- threads, description, lifetime ---- */
+
+static void cpu_set_threads(void *vctx, int threads) {
+    CpuCtx *ctx = vctx;
+    ctx->threads = threads > 0 ? threads : omp_get_num_procs();
+    omp_set_num_threads(ctx->threads);
+}
+
+/* "AMD EPYC" from /proc/cpuinfo; "unknown CPU" when it cannot be read (not an error: the
+ * description is informational). */
+static void cpu_model_name(char *out, size_t cap) {
+    snprintf(out, cap, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *colon = strchr(line, ':');
+        if (!colon) break;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        snprintf(out, cap, "%s", colon);
+        out[strcspn(out, "\n")] = '\0';
+        break;
+    }
+    if (fclose(f) != 0) snprintf(out, cap, "unknown CPU");
+}
+
+static const char *isa_name(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512+amx";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_bf16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512";
+    case dnnl_cpu_isa_avx2_vnni: case dnnl_cpu_isa_avx2: return "avx2";
+    default: return "sse4.1 or older";
+    }
+}
+
+static const char *cpu_describe(void *vctx) {
+    CpuCtx *ctx = vctx;
+    char model[96];
+    cpu_model_name(model, sizeof model);
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(ctx->description, sizeof ctx->description, "cpu: %s, %d threads, %s, oneDNN %d.%d.%d",
+             model, ctx->threads, isa_name(), v->major, v->minor, v->patch);
+    return ctx->description;
+}
+
+static void cpu_destroy(void *vctx) {
+    CpuCtx *ctx = vctx;
+    if (!ctx) return;
+    if (ctx->stream) dnnl_stream_destroy(ctx->stream);
+    if (ctx->engine) dnnl_engine_destroy(ctx->engine);
+    for (int i = 0; i < CPU_SCRATCH_SLOTS; i++) free(ctx->scratch[i]);
+    free(ctx);
+}
+
+static const BackendOps CPU_OPS = {
+    .name = "cpu",
+    .tensor_alloc = cpu_tensor_alloc,
+    .tensor_free = cpu_tensor_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .fill = cpu_fill,
+    .copy = cpu_copy,
+    .conv2d_forward = cpu_conv2d_forward,
+    .conv2d_backward_data = cpu_conv2d_backward_data,
+    .conv2d_backward_filter = cpu_conv2d_backward_filter,
+    .plan_free = cpu_plan_free,
+    .batchnorm_forward_train = cpu_batchnorm_forward_train,
+    .batchnorm_forward_infer = cpu_batchnorm_forward_infer,
+    .batchnorm_backward = cpu_batchnorm_backward,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .add = cpu_add,
+    .accumulate = cpu_accumulate,
+    .dropout_forward = cpu_dropout_forward,
+    .dropout_backward = cpu_dropout_backward,
+    .pool2d_forward = cpu_pool2d_forward,
+    .pool2d_backward = cpu_pool2d_backward,
+    .pad_channels_forward = cpu_pad_channels_forward,
+    .pad_channels_backward = cpu_pad_channels_backward,
+    .linear_forward = cpu_linear_forward,
+    .linear_backward = cpu_linear_backward,
+    .softmax_xent = cpu_softmax_xent,
+    .sgd_update = cpu_sgd_update,
+    .sum_squares = cpu_sum_squares,
+    .set_threads = cpu_set_threads,
+    .describe = cpu_describe,
+    .destroy = cpu_destroy,
+};
+
+Status backend_cpu_create(int threads, Backend *out) {
+    CpuCtx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return status_fail(ST_ERR_OOM, "cpu backend: cannot allocate its context (%zu bytes)",
+                           sizeof *ctx);
+    cpu_set_threads(ctx, threads);
+    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
+    if (s == dnnl_success) s = dnnl_stream_create(&ctx->stream, ctx->engine,
+                                                   dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        Status st = cpu_dnnl_fail(s, "engine/stream creation");
+        cpu_destroy(ctx);
+        return st;
+    }
+    out->ops = &CPU_OPS;
+    out->ctx = ctx;
+    return ST_OK;
+}

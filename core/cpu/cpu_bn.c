@@ -1,0 +1,286 @@
+/* cpu_bn.c — batch normalization (train forward, inference forward, backward), PyTorch semantics.
+ *
+ * Work is split into chunks that each belong to one sample: a 16-channel block (nChw16c:
+ * rows of 16 lanes, one channel per lane) or one channel plane (NCHW: the plane read as rows of
+ * 16 consecutive pixels, all lanes the same channel, plus a scalar tail). Both run the same
+ * 16-lane kernels. Statistics are exact two-pass moments per chunk (the chunk stays in cache),
+ * combined across samples in double with Chan's formula, so large means do not cancel the
+ * variance away. */
+#include <math.h>
+
+#include "cpu_internal.h"
+
+typedef struct Chunks {
+    int layout;
+    long count;      /* chunks: n * c / lanes_per_chunk */
+    long per_n;      /* chunks per sample */
+    long rows;       /* full 16-lane rows per chunk */
+    long tail;       /* NCHW: pixels after the last full row */
+    long len;        /* floats per chunk */
+    int blocked;
+} Chunks;
+
+static Chunks chunks_of(const Tensor *t, int layout) {
+    Chunks k;
+    long hw = (long)t->h * t->w;
+    k.layout = layout;
+    k.blocked = layout == CPU_LAYOUT_BLK16;
+    k.per_n = k.blocked ? t->c / 16 : t->c;
+    k.count = (long)t->n * k.per_n;
+    k.rows = k.blocked ? hw : hw / 16;
+    k.tail = k.blocked ? 0 : hw % 16;
+    k.len = k.blocked ? hw * 16 : hw;
+    return k;
+}
+
+/* Channel of lane l in chunk i. */
+static inline int chunk_channel(const Chunks *k, long i, int l) {
+    long cpos = i % k->per_n;
+    return k->blocked ? (int)(cpos * 16 + l) : (int)cpos;
+}
+
+/* Per-lane values for chunk i taken from a per-channel array. */
+static inline void lanes_load(const Chunks *k, long i, const float *per_channel, float out[16]) {
+    for (int l = 0; l < 16; l++) out[l] = per_channel[chunk_channel(k, i, l)];
+}
+
+/* Sum of one chunk's values, per lane; NCHW folds rows and tail into a single channel value. */
+static void chunk_sum(const Chunks *k, const float *x, float out[16]) {
+    float s[16] = {0};
+    for (long r = 0; r < k->rows; r++) {
+#pragma omp simd
+        for (int l = 0; l < 16; l++) s[l] += x[r * 16 + l];
+    }
+    if (!k->blocked) {
+        float t = 0;
+        for (int l = 0; l < 16; l++) t += s[l];
+        for (long j = 0; j < k->tail; j++) t += x[k->rows * 16 + j];
+        for (int l = 0; l < 16; l++) s[l] = t;
+    }
+    for (int l = 0; l < 16; l++) out[l] = s[l];
+}
+
+/* Sum of (x - mu)^2 per lane (mu per lane). */
+static void chunk_sqdev(const Chunks *k, const float *x, const float mu[16], float out[16]) {
+    float s[16] = {0};
+    for (long r = 0; r < k->rows; r++) {
+#pragma omp simd
+        for (int l = 0; l < 16; l++) {
+            float d = x[r * 16 + l] - mu[l];
+            s[l] += d * d;
+        }
+    }
+    if (!k->blocked) {
+        float t = 0;
+        for (int l = 0; l < 16; l++) t += s[l];
+        for (long j = 0; j < k->tail; j++) {
+            float d = x[k->rows * 16 + j] - mu[0];
+            t += d * d;
+        }
+        for (int l = 0; l < 16; l++) s[l] = t;
+    }
+    for (int l = 0; l < 16; l++) out[l] = s[l];
+}
+
+/* Sums of dy and of dy * (x - mu) per lane. */
+static void chunk_dot(const Chunks *k, const float *dy, const float *x, const float mu[16],
+                      float sdy[16], float sdyx[16]) {
+    float a[16] = {0}, b[16] = {0};
+    for (long r = 0; r < k->rows; r++) {
+#pragma omp simd
+        for (int l = 0; l < 16; l++) {
+            float g = dy[r * 16 + l];
+            a[l] += g;
+            b[l] += g * (x[r * 16 + l] - mu[l]);
+        }
+    }
+    if (!k->blocked) {
+        float ta = 0, tb = 0;
+        for (int l = 0; l < 16; l++) { ta += a[l]; tb += b[l]; }
+        for (long j = 0; j < k->tail; j++) {
+            float g = dy[k->rows * 16 + j];
+            ta += g;
+            tb += g * (x[k->rows * 16 + j] - mu[0]);
+        }
+        for (int l = 0; l < 16; l++) { a[l] = ta; b[l] = tb; }
+    }
+    for (int l = 0; l < 16; l++) { sdy[l] = a[l]; sdyx[l] = b[l]; }
+}
+
+/* y = (x - mu) * a + b per lane (centering first keeps large means from cancelling). */
+static void chunk_affine(const Chunks *k, const float *x, float *y, const float mu[16],
+                         const float a[16], const float b[16]) {
+    for (long r = 0; r < k->rows; r++) {
+#pragma omp simd
+        for (int l = 0; l < 16; l++) y[r * 16 + l] = (x[r * 16 + l] - mu[l]) * a[l] + b[l];
+    }
+    for (long j = 0; j < k->tail; j++)
+        y[k->rows * 16 + j] = (x[k->rows * 16 + j] - mu[0]) * a[0] + b[0];
+}
+
+/* dx = dy * a + (x - mu) * c1 + c0 per lane. */
+static void chunk_bwd(const Chunks *k, const float *dy, const float *x, float *dx,
+                      const float mu[16], const float a[16], const float c1[16],
+                      const float c0[16]) {
+    for (long r = 0; r < k->rows; r++) {
+#pragma omp simd
+        for (int l = 0; l < 16; l++)
+            dx[r * 16 + l] = dy[r * 16 + l] * a[l] + (x[r * 16 + l] - mu[l]) * c1[l] + c0[l];
+    }
+    for (long j = 0; j < k->tail; j++) {
+        long o = k->rows * 16 + j;
+        dx[o] = dy[o] * a[0] + (x[o] - mu[0]) * c1[0] + c0[0];
+    }
+}
+
+/* Store chunk i's per-lane values into a per-(sample, channel) array [n][c]. */
+static inline void partial_store(const Chunks *k, long i, int c, const float v[16], double *out) {
+    long n = i / k->per_n;
+    if (k->blocked)
+        for (int l = 0; l < 16; l++) out[n * c + chunk_channel(k, i, l)] = v[l];
+    else
+        out[n * c + chunk_channel(k, i, 0)] = v[0];
+}
+
+/* y = (x - center[c]) * scale[c] + shift[c] over all chunks. */
+static void affine_all(const Chunks *k, const float *x, float *y, const float *center,
+                       const float *scale, const float *shift) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < k->count; i++) {
+        float mu[16], a[16], b[16];
+        lanes_load(k, i, center, mu);
+        lanes_load(k, i, scale, a);
+        lanes_load(k, i, shift, b);
+        chunk_affine(k, x + i * k->len, y + i * k->len, mu, a, b);
+    }
+}
+
+Status cpu_batchnorm_forward_train(void *vctx, const Tensor *x, const Tensor *gamma,
+                                   const Tensor *beta, Tensor *running_mean, Tensor *running_var,
+                                   float momentum, float eps, Tensor *y, Tensor *save_mean,
+                                   Tensor *save_invstd) {
+    CpuCtx *ctx = vctx;
+    cpu_enter(ctx);
+    int c = x->c;
+    long hw = (long)x->h * x->w, m = (long)x->n * hw;
+    if (m < 2)
+        return status_fail(ST_ERR_ARG, "cpu backend: batchnorm in training needs more than one "
+                           "value per channel (got batch %d of %dx%d maps): use a larger batch",
+                           x->n, x->h, x->w);
+    int layout = cpu_layout(x);
+    Chunks k = chunks_of(x, layout);
+    double *pmean, *pm2;
+    float *scale;
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c, (void **)&pmean));
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * (size_t)c, (void **)&scale));
+    pm2 = pmean + (size_t)x->n * (size_t)c;
+    const float *xd = x->data;
+
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < k.count; i++) {
+        const float *xc = xd + i * k.len;
+        float s[16], mu[16], q[16];
+        chunk_sum(&k, xc, s);
+        for (int l = 0; l < 16; l++) mu[l] = s[l] / (float)hw;
+        chunk_sqdev(&k, xc, mu, q);
+        partial_store(&k, i, c, mu, pmean);
+        partial_store(&k, i, c, q, pm2);
+    }
+
+    const float *g = gamma->data, *bt = beta->data;
+    float *rm = running_mean->data, *rv = running_var->data;
+    float *sm = save_mean->data, *si = save_invstd->data;
+    for (int ch = 0; ch < c; ch++) {
+        double mean = 0, m2 = 0;
+        for (int n = 0; n < x->n; n++) mean += pmean[(long)n * c + ch];
+        mean /= x->n;
+        for (int n = 0; n < x->n; n++) {
+            double d = pmean[(long)n * c + ch] - mean;
+            m2 += pm2[(long)n * c + ch] + (double)hw * d * d;
+        }
+        double var = m2 / (double)m;
+        double invstd = 1.0 / sqrt(var + (double)eps);
+        rm[ch] = (float)((1.0 - momentum) * rm[ch] + momentum * mean);
+        rv[ch] = (float)((1.0 - momentum) * rv[ch] + momentum * (m2 / (double)(m - 1)));
+        sm[ch] = (float)mean;
+        si[ch] = (float)invstd;
+        scale[ch] = (float)(g[ch] * invstd);
+    }
+    affine_all(&k, xd, y->data, sm, scale, bt);
+    y->layout = layout;
+    save_mean->layout = save_invstd->layout = CPU_LAYOUT_NCHW;
+    return ST_OK;
+}
+
+Status cpu_batchnorm_forward_infer(void *vctx, const Tensor *x, const Tensor *gamma,
+                                   const Tensor *beta, const Tensor *running_mean,
+                                   const Tensor *running_var, float eps, Tensor *y) {
+    CpuCtx *ctx = vctx;
+    cpu_enter(ctx);
+    int c = x->c, layout = cpu_layout(x);
+    float *scale;
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * (size_t)c, (void **)&scale));
+    const float *g = gamma->data, *rv = running_var->data;
+    for (int ch = 0; ch < c; ch++) scale[ch] = (float)(g[ch] / sqrt((double)rv[ch] + (double)eps));
+    Chunks k = chunks_of(x, layout);
+    affine_all(&k, x->data, y->data, running_mean->data, scale, beta->data);
+    y->layout = layout;
+    return ST_OK;
+}
+
+Status cpu_batchnorm_backward(void *vctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
+                              const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                              Tensor *dgamma, Tensor *dbeta) {
+    CpuCtx *ctx = vctx;
+    cpu_enter(ctx);
+    int c = x->c, layout = cpu_layout(x);
+    long m = (long)x->n * x->h * x->w;
+    Chunks k = chunks_of(x, layout);
+    const float *dyd;
+    TRY(cpu_data_as(ctx, dy, layout, CPU_SCRATCH_A, (const void **)&dyd));
+    double *psdy, *psdyx;
+    float *coef;
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c, (void **)&psdy));
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * 3 * (size_t)c, (void **)&coef));
+    psdyx = psdy + (size_t)x->n * (size_t)c;
+    const float *xd = x->data, *mean = save_mean->data, *invstd = save_invstd->data;
+
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < k.count; i++) {
+        float mu[16], a[16], b[16];
+        lanes_load(&k, i, mean, mu);
+        chunk_dot(&k, dyd + i * k.len, xd + i * k.len, mu, a, b);
+        partial_store(&k, i, c, a, psdy);
+        partial_store(&k, i, c, b, psdyx);
+    }
+
+    const float *g = gamma->data;
+    float *dg = dgamma->data, *db = dbeta->data;
+    float *ca = coef, *c1 = coef + c, *c0 = coef + 2 * c;
+    for (int ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyx = 0;
+        for (int n = 0; n < x->n; n++) {
+            sdy += psdy[(long)n * c + ch];
+            sdyx += psdyx[(long)n * c + ch];
+        }
+        double is = invstd[ch], a = g[ch] * is;
+        db[ch] = (float)sdy;
+        dg[ch] = (float)(sdyx * is);
+        ca[ch] = (float)a;
+        c1[ch] = (float)(-a * is * is * sdyx / (double)m);
+        c0[ch] = (float)(-a * sdy / (double)m);
+    }
+    float *dxd = dx->data;
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < k.count; i++) {
+        float mu[16], a[16], b[16], z[16];
+        lanes_load(&k, i, mean, mu);
+        lanes_load(&k, i, ca, a);
+        lanes_load(&k, i, c1, b);
+        lanes_load(&k, i, c0, z);
+        chunk_bwd(&k, dyd + i * k.len, xd + i * k.len, dxd + i * k.len, mu, a, b, z);
+    }
+    dx->layout = layout;
+    dgamma->layout = dbeta->layout = CPU_LAYOUT_NCHW;
+    return ST_OK;
+}

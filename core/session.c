@@ -1,0 +1,444 @@
+/* session.c — the worker thread, its command queue and the published snapshot.
+ *
+ * Invariants: only the worker touches the Trainer; `mu` guards `queue`, `snap` and `finished`;
+ * nothing slow (a step, an evaluation, a save) runs with `mu` held. The worker keeps its own
+ * working copy of the histories in `work` and publishes it by one memcpy per step. */
+#include "session.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "trainer.h"
+
+#define QUEUE_CAP 64
+#define SET_TEXT_LEN 2048
+
+typedef struct Command {
+    CommandKind kind;
+    char text[SET_TEXT_LEN];
+} Command;
+
+struct Session {
+    SessionOptions opt;
+    Config config_copy;
+    char run_dir[CONFIG_PATH_LEN];
+    char resume_dir[CONFIG_PATH_LEN];
+    char **overrides;
+
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cmd_cond;    /* worker waits here for commands when idle */
+    pthread_cond_t snap_cond;   /* observers wait here for new snapshots */
+
+    Command queue[QUEUE_CAP];
+    int q_head, q_len;
+    int finished;
+
+    Snapshot snap;              /* published; guarded by mu */
+    Snapshot work;              /* worker's copy; only the worker touches it */
+    double start_time;
+    double ips_ema;
+    double loss_ema;
+    double loss_ema_weight;
+    double last_save_time;
+    uint64_t log_seq;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *run_state_name(RunState s) {
+    switch (s) {
+    case RUN_STARTING: return "starting";
+    case RUN_RUNNING: return "running";
+    case RUN_PAUSED: return "paused";
+    case RUN_FINISHED: return "finished";
+    case RUN_STOPPED: return "stopped";
+    case RUN_ERROR: return "error";
+    }
+    return "?";
+}
+
+/* ---- worker-side helpers (no lock held unless stated) ---- */
+
+static void work_log(Session *s, int is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void work_log(Session *s, int is_error, const char *fmt, ...) {
+    Snapshot *w = &s->work;
+    if (w->log_len == SESSION_LOG) {
+        memmove(&w->log[0], &w->log[1], sizeof(LogLine) * (SESSION_LOG - 1));
+        w->log_len--;
+    }
+    LogLine *l = &w->log[w->log_len++];
+    l->seq = ++s->log_seq;
+    l->time_s = now_s() - s->start_time;
+    l->step = w->global_step;
+    l->is_error = is_error;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->text, sizeof l->text, fmt, ap);
+    va_end(ap);
+    if (is_error) snprintf(w->last_error, sizeof w->last_error, "%s", l->text);
+}
+
+static void publish(Session *s) {
+    pthread_mutex_lock(&s->mu);
+    s->work.seq = s->snap.seq + 1;
+    memcpy(&s->snap, &s->work, sizeof s->snap);
+    pthread_cond_broadcast(&s->snap_cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void history_push(Snapshot *w, const StepResult *r, double ips) {
+    /* Thin by two when full: keep every other point and double the stride, so the whole run
+     * stays visible at a bounded cost. */
+    if (w->hist_stride <= 0) w->hist_stride = 1;
+    if (w->global_step % w->hist_stride != 0) return;
+    if (w->hist_len == SESSION_HISTORY) {
+        for (int i = 0; i < SESSION_HISTORY / 2; i++) {
+            w->hist_loss[i] = w->hist_loss[2 * i];
+            w->hist_acc[i] = w->hist_acc[2 * i];
+            w->hist_lr[i] = w->hist_lr[2 * i];
+            w->hist_ips[i] = w->hist_ips[2 * i];
+        }
+        w->hist_len = SESSION_HISTORY / 2;
+        w->hist_stride *= 2;
+        if (w->global_step % w->hist_stride != 0) return;
+    }
+    w->hist_loss[w->hist_len] = (float)r->loss;
+    w->hist_acc[w->hist_len] = (float)r->accuracy;
+    w->hist_lr[w->hist_len] = (float)r->lr;
+    w->hist_ips[w->hist_len] = (float)ips;
+    w->hist_len++;
+}
+
+static void sync_position(Session *s, Trainer *t) {
+    Snapshot *w = &s->work;
+    w->config = t->cfg;
+    w->epoch = t->epoch;
+    w->epochs = t->cfg.train.epochs;
+    w->batch_in_epoch = t->batch_in_epoch;
+    w->steps_per_epoch = trainer_steps_per_epoch(t);
+    w->global_step = t->global_step;
+    w->lr = trainer_current_lr(t);
+    w->elapsed_s = t->elapsed_s;
+    w->test_acc = t->last_test_acc;
+    w->test_loss = t->last_test_loss;
+    w->best_test_acc = t->best_test_acc;
+    w->val_acc = t->last_val_acc;
+    w->val_loss = t->last_val_loss;
+    w->checkpoint_age_s = s->last_save_time > 0 ? now_s() - s->last_save_time : -1;
+    long remaining = (long)(t->cfg.train.epochs - t->epoch) * w->steps_per_epoch - t->batch_in_epoch;
+    if (remaining < 0) remaining = 0;
+    double steps_per_s = s->ips_ema > 0 ? s->ips_ema / t->cfg.train.batch_size : 0;
+    w->eta_s = steps_per_s > 0 ? (double)remaining / steps_per_s : (remaining == 0 ? 0 : -1);
+}
+
+static void sync_epoch_history(Session *s, Trainer *t, double train_loss, double train_acc) {
+    Snapshot *w = &s->work;
+    if (w->ep_len == SESSION_EPOCHS) return;
+    int i = w->ep_len++;
+    w->ep_train_loss[i] = (float)train_loss;
+    w->ep_train_acc[i] = (float)train_acc;
+    w->ep_test_acc[i] = (float)t->last_test_acc;
+    w->ep_test_loss[i] = (float)t->last_test_loss;
+}
+
+static int queue_pop(Session *s, Command *out) {
+    pthread_mutex_lock(&s->mu);
+    int got = s->q_len > 0;
+    if (got) {
+        *out = s->queue[s->q_head];
+        s->q_head = (s->q_head + 1) % QUEUE_CAP;
+        s->q_len--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+static void wait_for_command(Session *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->q_len == 0) pthread_cond_wait(&s->cmd_cond, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void save_now(Session *s, Trainer *t) {
+    if (!t->run_dir[0]) return;
+    Status st = trainer_save(t);
+    if (st == ST_OK) {
+        s->last_save_time = now_s();
+        work_log(s, 0, "checkpoint saved to %s (epoch %d, step %ld)", t->run_dir, t->epoch,
+                 t->global_step);
+    } else {
+        work_log(s, 1, "checkpoint failed: %s", status_message());
+    }
+}
+
+static void eval_now(Session *s, Trainer *t) {
+    EvalResult r;
+    Status st = trainer_evaluate(t, &t->data.test, &r);
+    if (st != ST_OK) {
+        work_log(s, 1, "evaluation failed: %s", status_message());
+        return;
+    }
+    t->last_test_acc = r.accuracy;
+    t->last_test_loss = r.loss;
+    if (r.accuracy > t->best_test_acc) t->best_test_acc = r.accuracy;
+    work_log(s, 0, "evaluation: test loss %.4f, accuracy %.2f%% (%d images)", r.loss,
+             100.0 * r.accuracy, r.count);
+    eval_result_free(&r);
+}
+
+/* Apply one command. Returns 1 when the worker should end. */
+static int apply_command(Session *s, Trainer *t, const Command *c, RunState *state,
+                         int *single_step) {
+    switch (c->kind) {
+    case CMD_SET: {
+        /* Split the text into lines; each is one "key=value". */
+        char buf[SET_TEXT_LEN];
+        snprintf(buf, sizeof buf, "%s", c->text);
+        const char *items[64];
+        int n = 0;
+        for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line && n < 64;
+             line = strtok_r(NULL, "\n", &save))
+            if (*line) items[n++] = line;
+        Status st = trainer_apply_edit(t, items, n);
+        if (st != ST_OK) {
+            work_log(s, 1, "edit refused: %s", status_message());
+        } else {
+            for (int i = 0; i < n; i++)
+                work_log(s, 0, "set %s (from step %ld)", items[i], t->global_step);
+            if (*state == RUN_FINISHED && !trainer_done(t)) *state = RUN_PAUSED;
+        }
+        return 0;
+    }
+    case CMD_PAUSE:
+        if (*state == RUN_RUNNING) { *state = RUN_PAUSED; work_log(s, 0, "paused"); }
+        return 0;
+    case CMD_RESUME:
+        if (*state == RUN_PAUSED || *state == RUN_ERROR) {
+            if (trainer_done(t)) { *state = RUN_FINISHED; return 0; }
+            *state = RUN_RUNNING;
+            work_log(s, 0, "resumed");
+        }
+        return 0;
+    case CMD_STEP:
+        if (*state != RUN_FINISHED && !trainer_done(t)) { *single_step = 1; *state = RUN_PAUSED; }
+        return 0;
+    case CMD_SAVE: save_now(s, t); return 0;
+    case CMD_EVAL: eval_now(s, t); return 0;
+    case CMD_STOP: return 1;
+    }
+    return 0;
+}
+
+static void run_one_step(Session *s, Trainer *t, RunState *state) {
+    StepResult r;
+    Status st = trainer_step(t, &r);
+    if (st != ST_OK) {
+        s->work.last_status = st;
+        work_log(s, 1, "%s", status_message());
+        *state = RUN_ERROR;
+        return;
+    }
+    Snapshot *w = &s->work;
+    double ips = r.seconds > 0 ? r.batch / r.seconds : 0;
+    /* The first steps include one-time setup (buffer allocation, algorithm choice): do not let
+     * them dominate the rate the ETA is computed from. */
+    s->ips_ema = s->ips_ema <= 0 ? ips : 0.9 * s->ips_ema + 0.1 * ips;
+    s->loss_ema = 0.98 * s->loss_ema + 0.02 * r.loss;
+    s->loss_ema_weight = 0.98 * s->loss_ema_weight + 0.02;
+    w->loss = r.loss;
+    w->accuracy = r.accuracy;
+    w->loss_smooth = s->loss_ema / s->loss_ema_weight;
+    w->images_per_s = s->ips_ema;
+    history_push(w, &r, ips);
+    if (r.epoch_finished) {
+        double train_loss = t->epoch_seen ? t->epoch_loss_sum / (double)t->epoch_seen : NAN;
+        double train_acc = t->epoch_seen ? (double)t->epoch_correct / (double)t->epoch_seen : NAN;
+        int last = trainer_done(t);
+        st = trainer_end_epoch(t, last, last);
+        if (st != ST_OK) {
+            work_log(s, 1, "end of epoch %d: %s", t->epoch, status_message());
+            *state = RUN_ERROR;
+        } else {
+            if (t->run_dir[0] && t->last_checkpoint_step == t->global_step)
+                s->last_save_time = now_s();
+            if (t->last_test_acc >= 0)
+                work_log(s, 0, "epoch %d/%d: train loss %.4f acc %.2f%%, test acc %.2f%%", t->epoch,
+                         t->cfg.train.epochs, train_loss, 100 * train_acc, 100 * t->last_test_acc);
+            else
+                work_log(s, 0, "epoch %d/%d: train loss %.4f acc %.2f%%", t->epoch,
+                         t->cfg.train.epochs, train_loss, 100 * train_acc);
+        }
+        sync_epoch_history(s, t, train_loss, train_acc);
+        if (last && *state != RUN_ERROR) {
+            *state = RUN_FINISHED;
+            work_log(s, 0, "finished %d epochs", t->cfg.train.epochs);
+        }
+    }
+}
+
+static void *worker_main(void *arg) {
+    Session *s = arg;
+    Trainer *t = NULL;
+    Status st;
+    if (s->resume_dir[0]) {
+        int n = s->opt.num_overrides;
+        st = trainer_resume(s->resume_dir, (const char *const *)s->overrides, n, &t);
+    } else {
+        st = trainer_create(&s->config_copy, s->run_dir[0] ? s->run_dir : NULL, &t);
+    }
+    RunState state;
+    if (st != ST_OK) {
+        s->work.last_status = st;
+        work_log(s, 1, "%s", status_message());
+        s->work.state = RUN_STOPPED;
+        publish(s);
+        pthread_mutex_lock(&s->mu);
+        s->finished = 1;
+        pthread_cond_broadcast(&s->snap_cond);
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+    }
+    snprintf(s->work.device, sizeof s->work.device, "%s", t->device_line);
+    snprintf(s->work.run_dir, sizeof s->work.run_dir, "%s", t->run_dir);
+    s->work.num_params = model_num_trainable(t->model);
+    if (t->backend_fell_back) work_log(s, 0, "no usable CUDA device: training on the CPU");
+    work_log(s, 0, "%s", t->device_line);
+    if (t->global_step > 0)
+        work_log(s, 0, "resumed %s at epoch %d, step %ld", t->run_dir, t->epoch, t->global_step);
+    state = s->opt.start_paused ? RUN_PAUSED : RUN_RUNNING;
+    if (trainer_done(t)) state = RUN_FINISHED;
+    int stop = 0;
+    for (;;) {
+        int single_step = 0;
+        Command c;
+        while (!stop && queue_pop(s, &c)) stop = apply_command(s, t, &c, &state, &single_step);
+        if (stop) break;
+        if ((state == RUN_RUNNING || single_step) && !trainer_done(t)) run_one_step(s, t, &state);
+        if (state == RUN_RUNNING && trainer_done(t)) state = RUN_FINISHED;
+        s->work.state = state;
+        sync_position(s, t);
+        publish(s);
+        if ((state == RUN_FINISHED || state == RUN_ERROR) && s->opt.exit_when_done) break;
+        if (state != RUN_RUNNING) wait_for_command(s);
+    }
+    /* Always leave a resumable checkpoint behind, unless the run failed: then the last good
+     * one must not be overwritten with weights that may be broken. */
+    if (state != RUN_ERROR && t->global_step != t->last_checkpoint_step) save_now(s, t);
+    if (stop) work_log(s, 0, "stopped at epoch %d, step %ld", t->epoch, t->global_step);
+    s->work.state = state == RUN_ERROR ? RUN_ERROR : (stop ? RUN_STOPPED : state);
+    sync_position(s, t);
+    trainer_destroy(t);
+    publish(s);
+    pthread_mutex_lock(&s->mu);
+    s->finished = 1;
+    pthread_cond_broadcast(&s->snap_cond);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+Status session_start(const SessionOptions *opt, Session **out) {
+    *out = NULL;
+    Session *s = calloc(1, sizeof *s);
+    if (!s) return status_fail(ST_ERR_OOM, "out of memory creating the session");
+    s->opt = *opt;
+    s->config_copy = opt->config;
+    snprintf(s->run_dir, sizeof s->run_dir, "%s", opt->run_dir ? opt->run_dir : "");
+    snprintf(s->resume_dir, sizeof s->resume_dir, "%s", opt->resume_dir ? opt->resume_dir : "");
+    if (opt->num_overrides > 0) {
+        s->overrides = calloc((size_t)opt->num_overrides, sizeof(char *));
+        if (!s->overrides) { free(s); return status_fail(ST_ERR_OOM, "out of memory"); }
+        for (int i = 0; i < opt->num_overrides; i++) s->overrides[i] = strdup(opt->overrides[i]);
+    }
+    s->opt.overrides = NULL;
+    s->start_time = now_s();
+    s->work.state = RUN_STARTING;
+    s->work.config = opt->config;
+    s->work.epochs = opt->config.train.epochs;
+    s->work.hist_stride = 1;
+    s->work.eta_s = -1;
+    s->work.checkpoint_age_s = -1;
+    s->work.test_acc = s->work.test_loss = s->work.best_test_acc = -1;
+    s->work.val_acc = s->work.val_loss = -1;
+    s->snap = s->work;
+    if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cmd_cond, NULL) != 0 ||
+        pthread_cond_init(&s->snap_cond, NULL) != 0) {
+        free(s);
+        return status_fail(ST_ERR_DEVICE, "cannot create the session's mutex/condition variables");
+    }
+    if (pthread_create(&s->thread, NULL, worker_main, s) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cmd_cond);
+        pthread_cond_destroy(&s->snap_cond);
+        free(s);
+        return status_fail(ST_ERR_DEVICE, "cannot start the training thread");
+    }
+    s->thread_started = 1;
+    *out = s;
+    return ST_OK;
+}
+
+void session_post(Session *s, CommandKind kind, const char *text) {
+    pthread_mutex_lock(&s->mu);
+    if (s->q_len < QUEUE_CAP) {
+        Command *c = &s->queue[(s->q_head + s->q_len) % QUEUE_CAP];
+        c->kind = kind;
+        snprintf(c->text, sizeof c->text, "%s", text ? text : "");
+        s->q_len++;
+    }
+    pthread_cond_signal(&s->cmd_cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void session_snapshot(Session *s, Snapshot *out) {
+    pthread_mutex_lock(&s->mu);
+    memcpy(out, &s->snap, sizeof *out);
+    pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t session_wait(Session *s, uint64_t seq, int timeout_ms) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&s->mu);
+    while (s->snap.seq <= seq && !s->finished)
+        if (pthread_cond_timedwait(&s->snap_cond, &s->mu, &deadline) != 0) break;
+    uint64_t cur = s->snap.seq;
+    pthread_mutex_unlock(&s->mu);
+    return cur;
+}
+
+int session_finished(Session *s) {
+    pthread_mutex_lock(&s->mu);
+    int f = s->finished;
+    pthread_mutex_unlock(&s->mu);
+    return f;
+}
+
+void session_destroy(Session *s) {
+    if (!s) return;
+    if (s->thread_started) {
+        session_post(s, CMD_STOP, NULL);
+        pthread_join(s->thread, NULL);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cmd_cond);
+    pthread_cond_destroy(&s->snap_cond);
+    for (int i = 0; i < s->opt.num_overrides; i++) free(s->overrides ? s->overrides[i] : NULL);
+    free(s->overrides);
+    free(s);
+}

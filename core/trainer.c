@@ -1,0 +1,609 @@
+/* trainer.c — one training run, step by step (see trainer.h).
+ *
+ * Owns: backend, datasets, loader, model, optimizer state, the run directory's files
+ * (config.yaml, metrics.csv, model.safetensors, state.safetensors). Position is
+ * (epoch, batch_in_epoch, global_step); everything random is a function of (seed, position), so
+ * a run resumed from its state file continues exactly like an uninterrupted one. */
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "fileio.h"
+#include "rng.h"
+#include "schedule.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+long trainer_steps_per_epoch(const Trainer *t) {
+    long n = t->data.train.count, b = t->cfg.train.batch_size;
+    return (n + b - 1) / b;
+}
+
+double trainer_current_lr(const Trainer *t) {
+    long spe = trainer_steps_per_epoch(t);
+    long step = (long)t->epoch * spe + t->batch_in_epoch;
+    return schedule_lr(&t->cfg.train.schedule, t->cfg.train.lr, step, spe, t->cfg.train.epochs);
+}
+
+int trainer_done(const Trainer *t) { return t->epoch >= t->cfg.train.epochs; }
+
+/* ---- construction ---- */
+
+static Status open_metrics(Trainer *t, int append) {
+    if (!t->run_dir[0]) return ST_OK;
+    char path[CONFIG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/metrics.csv", t->run_dir);
+    struct stat sb;
+    int exists = append && stat(path, &sb) == 0 && sb.st_size > 0;
+    t->metrics = fopen(path, exists ? "a" : "w");
+    if (!t->metrics)
+        return status_fail(ST_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    if (!exists) {
+        fprintf(t->metrics, "epoch,step,lr,train_loss,train_acc,val_loss,val_acc,test_loss,"
+                            "test_acc,images_per_s,elapsed_s\n");
+        fflush(t->metrics);
+    }
+    return ST_OK;
+}
+
+static Status ensure_host_buffers(Trainer *t, int n) {
+    if (n <= t->host_cap) return ST_OK;
+    float *l = realloc(t->host_loss, sizeof(float) * (size_t)n);
+    if (l) t->host_loss = l;
+    int32_t *p = realloc(t->host_pred, sizeof(int32_t) * (size_t)n);
+    if (p) t->host_pred = p;
+    float *q = realloc(t->host_prob, sizeof(float) * (size_t)n);
+    if (q) t->host_prob = q;
+    if (!l || !p || !q) return status_fail(ST_ERR_OOM, "out of memory for a batch of %d", n);
+    t->host_cap = n;
+    return ST_OK;
+}
+
+/* Shape and (re)allocate the per-batch tensors for n images. */
+static Status shape_batch(Trainer *t, int n, int side) {
+    const BackendOps *o = t->backend.ops;
+    void *ctx = t->backend.ctx;
+    int k = model_num_classes(t->model);
+    tensor_shape(&t->x, n, 3, side, side, DT_F32);
+    tensor_shape(&t->labels, n, 1, 1, 1, DT_I32);
+    tensor_shape(&t->loss, n, 1, 1, 1, DT_F32);
+    tensor_shape(&t->pred, n, 1, 1, 1, DT_I32);
+    tensor_shape(&t->prob, n, 1, 1, 1, DT_F32);
+    tensor_shape(&t->dlogits, n, k, 1, 1, DT_F32);
+    TRY(o->tensor_alloc(ctx, &t->x));
+    TRY(o->tensor_alloc(ctx, &t->labels));
+    TRY(o->tensor_alloc(ctx, &t->loss));
+    TRY(o->tensor_alloc(ctx, &t->pred));
+    TRY(o->tensor_alloc(ctx, &t->prob));
+    TRY(o->tensor_alloc(ctx, &t->dlogits));
+    return ensure_host_buffers(t, n);
+}
+
+static Status create_optimizer(Trainer *t) {
+    int n = model_param_count(t->model), count = 0;
+    for (int i = 0; i < n; i++)
+        if (model_param(t->model, i)->kind != PARAM_BUFFER) count++;
+    t->opt_params = calloc((size_t)count, sizeof(Tensor *));
+    t->opt_grads = calloc((size_t)count, sizeof(Tensor *));
+    t->opt_moms = calloc((size_t)count, sizeof(Tensor *));
+    if (!t->opt_params || !t->opt_grads || !t->opt_moms)
+        return status_fail(ST_ERR_OOM, "out of memory for the optimizer");
+    const BackendOps *o = t->backend.ops;
+    for (int i = 0, j = 0; i < n; i++) {
+        Param *p = model_param(t->model, i);
+        if (p->kind == PARAM_BUFFER) continue;
+        Tensor *m = &p->momentum;
+        tensor_shape(m, p->value.n, p->value.c, p->value.h, p->value.w, DT_F32);
+        TRY(o->tensor_alloc(t->backend.ctx, m));
+        TRY(o->fill(t->backend.ctx, m, 0.0f));
+        t->opt_params[j] = &p->value;
+        t->opt_grads[j] = &p->grad;
+        t->opt_moms[j] = m;
+        j++;
+    }
+    t->opt_count = count;
+    return ST_OK;
+}
+
+static Status open_loader(Trainer *t) {
+    loader_destroy(t->loader);
+    t->loader = NULL;
+    LoaderOptions lo = {0};
+    lo.data = &t->data.train;
+    lo.batch_size = t->cfg.train.batch_size;
+    lo.train = 1;
+    lo.seed = t->cfg.train.seed;
+    lo.augment = t->cfg.data.augment;
+    memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
+    memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
+    lo.prefetch = 1;
+    TRY(loader_create(&lo, &t->loader));
+    loader_seek(t->loader, t->epoch, t->batch_in_epoch);
+    return ST_OK;
+}
+
+static void describe_device(Trainer *t) {
+    const char *prec = "fp32";
+    snprintf(t->device_line, sizeof t->device_line, "%s, %s", t->backend.ops->describe(t->backend.ctx),
+             prec);
+}
+
+/* Everything except the weights and the optimizer position: backend, data, model (freshly
+ * initialized), optimizer buffers. */
+static Status build(Trainer *t) {
+    TRY(backend_create(t->cfg.train.device, t->cfg.train.threads, &t->backend,
+                       &t->backend_fell_back));
+    if (t->cfg.train.precision == PRECISION_BF16 || t->cfg.train.precision == PRECISION_FP16) {
+        /* The CPU backends compute in fp32 only (yet); the config keeps what the user asked
+         * for and the status line says what runs. */
+    }
+    describe_device(t);
+    TRY(dataset_load_splits(&t->cfg, &t->data));
+    if (t->data.train.count == 0)
+        return status_fail(ST_ERR_CONFIG, "the training set is empty (data.limit_train / "
+                                          "data.val_fraction leave no images)");
+    int side = augment_out_side(&t->cfg.data.augment);
+    TRY(model_build(&t->cfg.model, t->data.train.num_classes, side, &t->backend,
+                    t->cfg.train.seed, &t->model));
+    TRY(create_optimizer(t));
+    t->last_test_acc = t->last_test_loss = t->last_val_acc = t->last_val_loss = -1;
+    t->best_test_acc = -1;
+    t->last_checkpoint_step = -1;
+    return ST_OK;
+}
+
+Status trainer_create(const Config *cfg, const char *run_dir, Trainer **out) {
+    *out = NULL;
+    TRY(config_validate(cfg));
+    Trainer *t = calloc(1, sizeof *t);
+    if (!t) return status_fail(ST_ERR_OOM, "out of memory creating the trainer");
+    t->cfg = *cfg;
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir ? run_dir : "");
+    Status st = build(t);
+    if (st == ST_OK && t->run_dir[0]) {
+        st = fileio_mkdir_p(t->run_dir);
+        if (st == ST_OK) {
+            char path[CONFIG_PATH_LEN + 32];
+            snprintf(path, sizeof path, "%s/config.yaml", t->run_dir);
+            st = config_save(&t->cfg, path);
+        }
+        if (st == ST_OK) st = open_metrics(t, 0);
+    }
+    if (st == ST_OK) st = open_loader(t);
+    if (st != ST_OK) {
+        trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return ST_OK;
+}
+
+void trainer_destroy(Trainer *t) {
+    if (!t) return;
+    loader_destroy(t->loader);
+    if (t->backend.ops) {
+        const BackendOps *o = t->backend.ops;
+        Tensor *bufs[] = {&t->x, &t->labels, &t->loss, &t->pred, &t->prob, &t->dlogits};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) o->tensor_free(t->backend.ctx, bufs[i]);
+        if (t->model) {
+            for (int i = 0; i < model_param_count(t->model); i++)
+                o->tensor_free(t->backend.ctx, &model_param(t->model, i)->momentum);
+        }
+    }
+    model_destroy(t->model);
+    backend_destroy(&t->backend);
+    data_splits_free(&t->data);
+    if (t->metrics) fclose(t->metrics);
+    free(t->opt_params);
+    free(t->opt_grads);
+    free(t->opt_moms);
+    free(t->host_loss);
+    free(t->host_pred);
+    free(t->host_prob);
+    free(t);
+}
+
+/* ---- one step ---- */
+
+static uint64_t dropout_seed(const Trainer *t) {
+    return rng_u64(t->cfg.train.seed, RNG_STREAM_DROPOUT, (uint64_t)t->global_step);
+}
+
+Status trainer_step(Trainer *t, StepResult *res) {
+    const BackendOps *o = t->backend.ops;
+    void *ctx = t->backend.ctx;
+    double t0 = now_s();
+    long spe = trainer_steps_per_epoch(t);
+    double lr = trainer_current_lr(t);
+
+    const Batch *b;
+    TRY(loader_next(t->loader, &b));
+    if (b->epoch != t->epoch || b->position != t->batch_in_epoch * (long)t->cfg.train.batch_size)
+        return status_fail(ST_ERR_ARG, "internal: loader at epoch %d position %ld, trainer at "
+                           "epoch %d batch %ld", b->epoch, b->position, t->epoch, t->batch_in_epoch);
+    TRY(shape_batch(t, b->count, b->side));
+    TRY(o->upload(ctx, &t->x, b->images));
+    TRY(o->upload(ctx, &t->labels, b->labels));
+
+    const Tensor *logits;
+    TRY(model_forward(t->model, &t->x, 1, dropout_seed(t), &logits));
+    TRY(o->softmax_xent(ctx, logits, &t->labels, t->cfg.train.label_smoothing, &t->loss, &t->pred,
+                        &t->prob, &t->dlogits));
+    TRY(o->download(ctx, &t->loss, t->host_loss));
+    TRY(o->download(ctx, &t->pred, t->host_pred));
+    double loss = 0;
+    long correct = 0;
+    for (int i = 0; i < b->count; i++) {
+        loss += t->host_loss[i];
+        correct += t->host_pred[i] == b->labels[i];
+    }
+    loss /= b->count;
+    if (!isfinite(loss))
+        return status_fail(ST_ERR_NUMERIC,
+                           "loss became %s at epoch %d, step %ld (lr %.4g): training stopped; "
+                           "the last good checkpoint is kept. Lower train.lr or add warmup",
+                           isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->global_step, lr);
+
+    TRY(model_backward(t->model, &t->dlogits));
+    SgdParams sp = {
+        .lr = (float)lr,
+        .momentum = t->cfg.train.momentum,
+        .dampening = 0.0f,
+        .weight_decay = t->cfg.train.weight_decay,
+        .nesterov = t->cfg.train.nesterov,
+        .first_step = !t->sgd_started,
+    };
+    TRY(o->sgd_update(ctx, t->opt_count, t->opt_params, t->opt_grads, t->opt_moms, &sp));
+    t->sgd_started = 1;
+
+    t->epoch_loss_sum += loss * b->count;
+    t->epoch_correct += correct;
+    t->epoch_seen += b->count;
+    t->global_step++;
+    t->batch_in_epoch++;
+    res->epoch_finished = 0;
+    if (t->batch_in_epoch >= spe) {
+        t->epoch++;
+        t->batch_in_epoch = 0;
+        res->epoch_finished = 1;
+    }
+    res->loss = loss;
+    res->accuracy = (double)correct / b->count;
+    res->lr = lr;
+    res->batch = b->count;
+    res->seconds = now_s() - t0;
+    t->elapsed_s += res->seconds;
+    t->epoch_seconds += res->seconds;
+    return ST_OK;
+}
+
+/* ---- evaluation ---- */
+
+void eval_result_free(EvalResult *r) {
+    if (!r) return;
+    free(r->confusion);
+    free(r->predicted);
+    free(r->probability);
+    memset(r, 0, sizeof *r);
+}
+
+Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res) {
+    memset(res, 0, sizeof *res);
+    const BackendOps *o = t->backend.ops;
+    void *ctx = t->backend.ctx;
+    int k = model_num_classes(t->model);
+    res->num_classes = k;
+    res->count = set->count;
+    res->confusion = calloc((size_t)k * (size_t)k, sizeof(long));
+    res->predicted = malloc(sizeof(int32_t) * (size_t)(set->count ? set->count : 1));
+    res->probability = malloc(sizeof(float) * (size_t)(set->count ? set->count : 1));
+    if (!res->confusion || !res->predicted || !res->probability) {
+        eval_result_free(res);
+        return status_fail(ST_ERR_OOM, "out of memory for evaluation");
+    }
+    if (set->count == 0) return ST_OK;
+    LoaderOptions lo = {0};
+    lo.data = set;
+    lo.batch_size = t->cfg.train.batch_size;
+    lo.train = 0;
+    lo.seed = t->cfg.train.seed;
+    lo.augment = t->cfg.data.augment;
+    memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
+    memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
+    lo.prefetch = 1;
+    Loader *l;
+    Status st = loader_create(&lo, &l);
+    if (st != ST_OK) { eval_result_free(res); return st; }
+    double loss_sum = 0;
+    long correct = 0;
+    long batches = loader_batches_per_epoch(l);
+    for (long bi = 0; bi < batches && st == ST_OK; bi++) {
+        const Batch *b;
+        const Tensor *logits;
+        st = loader_next(l, &b);
+        if (st == ST_OK) st = shape_batch(t, b->count, b->side);
+        if (st == ST_OK) st = o->upload(ctx, &t->x, b->images);
+        if (st == ST_OK) st = o->upload(ctx, &t->labels, b->labels);
+        if (st == ST_OK) st = model_forward(t->model, &t->x, 0, 0, &logits);
+        if (st == ST_OK)
+            st = o->softmax_xent(ctx, logits, &t->labels, 0.0f, &t->loss, &t->pred, &t->prob, NULL);
+        if (st == ST_OK) st = o->download(ctx, &t->loss, t->host_loss);
+        if (st == ST_OK) st = o->download(ctx, &t->pred, t->host_pred);
+        if (st == ST_OK) st = o->download(ctx, &t->prob, t->host_prob);
+        if (st != ST_OK) break;
+        for (int i = 0; i < b->count; i++) {
+            long idx = b->position + i;
+            int y = b->labels[i], p = t->host_pred[i];
+            loss_sum += t->host_loss[i];
+            correct += p == y;
+            res->confusion[(size_t)y * (size_t)k + (size_t)p]++;
+            res->predicted[idx] = p;
+            res->probability[idx] = t->host_prob[i];
+        }
+    }
+    loader_destroy(l);
+    if (st != ST_OK) { eval_result_free(res); return st; }
+    res->loss = loss_sum / set->count;
+    res->accuracy = (double)correct / set->count;
+    return ST_OK;
+}
+
+Status trainer_end_epoch(Trainer *t, int force_eval, int force_checkpoint) {
+    int every = t->cfg.train.eval_every;
+    int do_eval = force_eval || (every > 0 && t->epoch % every == 0);
+    double val_loss = -1, val_acc = -1;
+    if (do_eval) {
+        EvalResult r;
+        TRY(trainer_evaluate(t, &t->data.test, &r));
+        t->last_test_acc = r.accuracy;
+        t->last_test_loss = r.loss;
+        if (r.accuracy > t->best_test_acc) t->best_test_acc = r.accuracy;
+        eval_result_free(&r);
+        if (t->data.val.count > 0) {
+            TRY(trainer_evaluate(t, &t->data.val, &r));
+            t->last_val_acc = val_acc = r.accuracy;
+            t->last_val_loss = val_loss = r.loss;
+            eval_result_free(&r);
+        }
+    }
+    if (t->metrics) {
+        double n = t->epoch_seen ? (double)t->epoch_seen : 1;
+        fprintf(t->metrics, "%d,%ld,%.6g,%.6f,%.6f,", t->epoch, t->global_step,
+                trainer_current_lr(t), t->epoch_loss_sum / n, (double)t->epoch_correct / n);
+        if (val_acc >= 0) fprintf(t->metrics, "%.6f,%.6f,", val_loss, val_acc);
+        else fprintf(t->metrics, ",,");
+        if (do_eval) fprintf(t->metrics, "%.6f,%.6f,", t->last_test_loss, t->last_test_acc);
+        else fprintf(t->metrics, ",,");
+        fprintf(t->metrics, "%.1f,%.3f\n", t->epoch_seen / (t->epoch_seconds > 0 ? t->epoch_seconds : 1),
+                t->elapsed_s);
+        if (fflush(t->metrics) != 0)
+            return status_fail(ST_ERR_IO, "%s/metrics.csv: write failed: %s", t->run_dir,
+                               strerror(errno));
+    }
+    t->epoch_loss_sum = 0;
+    t->epoch_correct = t->epoch_seen = 0;
+    t->epoch_seconds = 0;
+    int cevery = t->cfg.train.checkpoint_every;
+    if (t->run_dir[0] && (force_checkpoint || (cevery > 0 && t->epoch % cevery == 0)))
+        TRY(trainer_save(t));
+    return ST_OK;
+}
+
+/* ---- live edits ---- */
+
+Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count) {
+    Config next = t->cfg;
+    for (int i = 0; i < count; i++) TRY(config_set(&next, assignments[i]));
+    TRY(config_validate(&next));
+    /* What cannot change under a running model and dataset. */
+    if (memcmp(&next.model, &t->cfg.model, sizeof next.model) != 0)
+        return status_fail(ST_ERR_CONFIG, "model.*: the architecture cannot change by an edit; "
+                                          "rebuild the model (workbench architecture editor) or "
+                                          "start a new run");
+    DataConfig a = next.data, b = t->cfg.data;
+    a.augment = b.augment;
+    if (memcmp(&a, &b, sizeof a) != 0)
+        return status_fail(ST_ERR_CONFIG, "data.*: only data.augment.* can change during a run; "
+                                          "start a new run for another dataset, split or "
+                                          "normalization");
+    if (strcmp(next.train.device, t->cfg.train.device) != 0 ||
+        next.train.precision != t->cfg.train.precision || next.train.seed != t->cfg.train.seed ||
+        next.train.deterministic != t->cfg.train.deterministic)
+        return status_fail(ST_ERR_CONFIG, "train.device, train.precision, train.seed and "
+                                          "train.deterministic are fixed for a run; start a new "
+                                          "run to change them");
+    int batch_changed = next.train.batch_size != t->cfg.train.batch_size;
+    int augment_changed = memcmp(&next.data.augment, &t->cfg.data.augment, sizeof next.data.augment);
+    long images_done = t->batch_in_epoch * (long)t->cfg.train.batch_size;
+    if (next.train.threads != t->cfg.train.threads && t->backend.ops->set_threads)
+        t->backend.ops->set_threads(t->backend.ctx, next.train.threads);
+    t->cfg = next;
+    if (augment_changed) loader_set_augment(t->loader, &t->cfg.data.augment);
+    if (batch_changed) {
+        /* Keep the position in the epoch in images; the batch grid moves to the new size. */
+        loader_set_batch_size(t->loader, t->cfg.train.batch_size);
+        t->batch_in_epoch = images_done / t->cfg.train.batch_size;
+        loader_seek(t->loader, t->epoch, t->batch_in_epoch);
+    }
+    return ST_OK;
+}
+
+/* ---- checkpoints ---- */
+
+/* Everything a resume needs besides tensors, as strings ("%.17g" so doubles round-trip). */
+static Status state_scalars(const Trainer *t, SafetensorsMeta *m, const char *config_yaml) {
+    TRY(safetensors_meta_set(m, CHECKPOINT_META_CONFIG, config_yaml));
+    TRY(safetensors_meta_setf(m, "epoch", "%d", t->epoch));
+    TRY(safetensors_meta_setf(m, "batch_in_epoch", "%ld", t->batch_in_epoch));
+    TRY(safetensors_meta_setf(m, "global_step", "%ld", t->global_step));
+    TRY(safetensors_meta_setf(m, "batch_size", "%d", t->cfg.train.batch_size));
+    TRY(safetensors_meta_setf(m, "sgd_started", "%d", t->sgd_started));
+    TRY(safetensors_meta_setf(m, "elapsed_s", "%.17g", t->elapsed_s));
+    TRY(safetensors_meta_setf(m, "epoch_seconds", "%.17g", t->epoch_seconds));
+    TRY(safetensors_meta_setf(m, "epoch_loss_sum", "%.17g", t->epoch_loss_sum));
+    TRY(safetensors_meta_setf(m, "epoch_correct", "%ld", t->epoch_correct));
+    TRY(safetensors_meta_setf(m, "epoch_seen", "%ld", t->epoch_seen));
+    TRY(safetensors_meta_setf(m, "best_test_acc", "%.17g", t->best_test_acc));
+    TRY(safetensors_meta_setf(m, "last_test_acc", "%.17g", t->last_test_acc));
+    TRY(safetensors_meta_setf(m, "last_test_loss", "%.17g", t->last_test_loss));
+    TRY(safetensors_meta_setf(m, "last_val_acc", "%.17g", t->last_val_acc));
+    TRY(safetensors_meta_setf(m, "last_val_loss", "%.17g", t->last_val_loss));
+    return ST_OK;
+}
+
+Status trainer_save(Trainer *t) {
+    if (!t->run_dir[0]) return status_fail(ST_ERR_ARG, "this run has no run directory to save to");
+    char path[CONFIG_PATH_LEN + 32];
+    char *yaml = config_to_yaml(&t->cfg);
+    if (!yaml) return status_fail(ST_ERR_OOM, "out of memory writing the config");
+    SafetensorsMeta meta;
+    safetensors_meta_init(&meta);
+    /* The state file is self-contained (weights, optimizer, position, config): a resume reads
+     * only it, so a crash between the writes below can never pair mismatched files. */
+    Status st = state_scalars(t, &meta, yaml);
+    if (st == ST_OK) {
+        snprintf(path, sizeof path, "%s/state.safetensors", t->run_dir);
+        st = checkpoint_save_state(path, t->model, &t->backend, &meta);
+    }
+    if (st == ST_OK) {
+        safetensors_meta_free(&meta);
+        st = safetensors_meta_set(&meta, CHECKPOINT_META_CONFIG, yaml);
+        if (st == ST_OK) st = safetensors_meta_setf(&meta, "global_step", "%ld", t->global_step);
+        if (st == ST_OK) st = safetensors_meta_setf(&meta, "epoch", "%d", t->epoch);
+    }
+    if (st == ST_OK) {
+        snprintf(path, sizeof path, "%s/model.safetensors", t->run_dir);
+        st = checkpoint_save_model(path, t->model, &t->backend, &meta);
+    }
+    if (st == ST_OK) {
+        snprintf(path, sizeof path, "%s/config.yaml", t->run_dir);
+        st = fileio_write_atomic(path, yaml, strlen(yaml));
+    }
+    safetensors_meta_free(&meta);
+    free(yaml);
+    if (st == ST_OK) t->last_checkpoint_step = t->global_step;
+    return st;
+}
+
+/* Resume and eval may change where data lives and which device runs, but not what is trained. */
+static Status check_resume_overrides(const Config *saved, const Config *next, const char *origin) {
+    DataConfig a = saved->data, b = next->data;
+    memcpy(a.root, b.root, sizeof a.root);
+    a.augment = b.augment;
+    if (memcmp(&saved->model, &next->model, sizeof saved->model) != 0 || memcmp(&a, &b, sizeof a) != 0 ||
+        saved->train.seed != next->train.seed)
+        return status_fail(ST_ERR_CONFIG, "%s: model.*, data.* (other than data.root and "
+                                          "data.augment.*) and train.seed cannot change when "
+                                          "continuing a run; start a new run instead", origin);
+    return ST_OK;
+}
+
+static Status config_from_meta(const SafetensorsMeta *meta, const char *origin,
+                               const char *const *overrides, int n, Config *cfg) {
+    const char *yaml = safetensors_meta_get(meta, CHECKPOINT_META_CONFIG);
+    if (!yaml)
+        return status_fail(ST_ERR_FORMAT, "%s: has no stored config (not written by shortcut?)",
+                           origin);
+    Config saved;
+    TRY(config_load_string(yaml, origin, &saved));
+    *cfg = saved;
+    for (int i = 0; i < n; i++) TRY(config_set(cfg, overrides[i]));
+    TRY(config_validate(cfg));
+    return check_resume_overrides(&saved, cfg, origin);
+}
+
+/* The config stored in a checkpoint's header (only the header is read), plus overrides. */
+static Status read_config_of(const char *path, const char *const *overrides, int n, Config *cfg) {
+    SafetensorsMeta meta;
+    safetensors_meta_init(&meta);
+    Status st = safetensors_read_metadata(path, &meta);
+    if (st == ST_OK) st = config_from_meta(&meta, path, overrides, n, cfg);
+    safetensors_meta_free(&meta);
+    return st;
+}
+
+Status trainer_resume(const char *run_dir, const char *const *overrides, int num_overrides,
+                      Trainer **out) {
+    *out = NULL;
+    char path[CONFIG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/state.safetensors", run_dir);
+    Config cfg;
+    TRY(read_config_of(path, overrides, num_overrides, &cfg));
+
+    Trainer *t = calloc(1, sizeof *t);
+    if (!t) return status_fail(ST_ERR_OOM, "out of memory creating the trainer");
+    t->cfg = cfg;
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir);
+    SafetensorsMeta meta;
+    safetensors_meta_init(&meta);
+    int momentum_loaded = 0;
+    Status st = build(t);
+    if (st == ST_OK) st = checkpoint_load_state(path, t->model, &t->backend, &meta, &momentum_loaded);
+    long long epoch = 0, bie = 0, step = 0, bs = 0, started = 0, correct = 0, seen = 0;
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "epoch", &epoch);
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "batch_in_epoch", &bie);
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "global_step", &step);
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "batch_size", &bs);
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "sgd_started", &started);
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "epoch_correct", &correct);
+    if (st == ST_OK) st = checkpoint_meta_long(&meta, path, "epoch_seen", &seen);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "elapsed_s", &t->elapsed_s);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "epoch_seconds", &t->epoch_seconds);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "epoch_loss_sum", &t->epoch_loss_sum);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "best_test_acc", &t->best_test_acc);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_test_acc", &t->last_test_acc);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_test_loss", &t->last_test_loss);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_val_acc", &t->last_val_acc);
+    if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_val_loss", &t->last_val_loss);
+    safetensors_meta_free(&meta);
+    if (st == ST_OK && started && !momentum_loaded)
+        st = status_fail(ST_ERR_FORMAT, "%s: optimizer state is missing its momentum buffers", path);
+    if (st == ST_OK) {
+        t->epoch = (int)epoch;
+        t->global_step = (long)step;
+        t->sgd_started = (int)started;
+        t->epoch_correct = (long)correct;
+        t->epoch_seen = (long)seen;
+        /* Position in images is what matters; an override of the batch size moves the grid. */
+        t->batch_in_epoch = (long)(bie * bs / t->cfg.train.batch_size);
+        t->last_checkpoint_step = t->global_step;
+        st = open_metrics(t, 1);
+    }
+    if (st == ST_OK) st = open_loader(t);
+    if (st != ST_OK) {
+        trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return ST_OK;
+}
+
+Status trainer_open_for_eval(const char *run_dir, const char *const *overrides, int num_overrides,
+                             Trainer **out) {
+    *out = NULL;
+    char path[CONFIG_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
+    Config cfg;
+    TRY(read_config_of(path, overrides, num_overrides, &cfg));
+    Trainer *t = calloc(1, sizeof *t);
+    if (!t) return status_fail(ST_ERR_OOM, "out of memory creating the trainer");
+    t->cfg = cfg;
+    Status st = build(t);
+    if (st == ST_OK) st = checkpoint_load_model(path, t->model, &t->backend, NULL);
+    if (st != ST_OK) {
+        trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return ST_OK;
+}

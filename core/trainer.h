@@ -1,0 +1,127 @@
+/* trainer.h — one training run: backend, data, model, optimizer, schedule, metrics, checkpoints.
+ *
+ * The Trainer is single-threaded and synchronous: trainer_step() runs exactly one optimizer step
+ * and returns. Threads, commands and snapshots live one level up in session.h; the headless
+ * `shortcut train`, the workbench and the tests all drive a Trainer through a Session (tests may
+ * also call it directly). Position in the run is (epoch, batch index within the epoch); the
+ * learning rate is schedule_lr() of that position, so changing the schedule or the batch size
+ * mid-run only changes the future. */
+#ifndef SHORTCUT_TRAINER_H
+#define SHORTCUT_TRAINER_H
+
+#include <stdio.h>
+
+#include "backend.h"
+#include "config.h"
+#include "dataset.h"
+#include "loader.h"
+#include "model.h"
+#include "status.h"
+
+typedef struct StepResult {
+    double loss;          /* mean loss of the batch */
+    double accuracy;      /* fraction correct in the batch */
+    double lr;            /* learning rate used for this step */
+    int batch;            /* images in the batch */
+    double seconds;       /* wall time of the step incl. waiting for data */
+    int epoch_finished;   /* 1 when this step completed an epoch */
+} StepResult;
+
+typedef struct EvalResult {
+    double loss;
+    double accuracy;
+    int count;
+    int num_classes;
+    long *confusion;      /* (num_classes x num_classes) row = true, col = predicted; malloc'd */
+    int32_t *predicted;   /* (count) per image; malloc'd */
+    float *probability;   /* (count) softmax probability of the prediction; malloc'd */
+} EvalResult;
+
+typedef struct Trainer {
+    Config cfg;                 /* current config (edits applied) */
+    char run_dir[CONFIG_PATH_LEN]; /* "" = do not write anything */
+    Backend backend;
+    int backend_fell_back;      /* device auto wanted cuda and fell back */
+    char device_line[160];      /* "cpu: ..., fp32" for status lines */
+    DataSplits data;
+    Loader *loader;
+    Model *model;
+
+    /* batch tensors on the backend */
+    Tensor x;                   /* (N, 3, S, S) */
+    Tensor labels;              /* (N) I32 */
+    Tensor loss, pred, prob;    /* (N) */
+    Tensor dlogits;             /* (N, K) */
+    float *host_loss;           /* (cap) */
+    int32_t *host_pred;
+    float *host_prob;
+    int host_cap;
+
+    /* optimizer */
+    int sgd_started;            /* momentum buffers hold state */
+    Tensor **opt_params, **opt_grads, **opt_moms;
+    int opt_count;
+
+    /* position */
+    int epoch;                  /* epochs completed */
+    long batch_in_epoch;        /* steps done in the current epoch */
+    long global_step;
+    double elapsed_s;           /* training wall time so far (carried across resumes) */
+    double epoch_seconds;       /* training wall time in the current epoch */
+
+    /* running epoch metrics */
+    double epoch_loss_sum;
+    long epoch_correct, epoch_seen;
+
+    FILE *metrics;              /* run_dir/metrics.csv, appended */
+    double last_test_acc, last_test_loss, last_val_acc, last_val_loss, best_test_acc;
+    long last_checkpoint_step;
+} Trainer;
+
+/* Build everything from a validated config. run_dir may be NULL or "" (nothing is written); else
+ * it is created and config.yaml is written. */
+Status trainer_create(const Config *cfg, const char *run_dir, Trainer **out);
+
+/* Reopen a run directory written by trainer_save(): its config.yaml (then `overrides`, each a
+ * "key=value" --set string, may be NULL), weights and resume state; continues exactly where it
+ * stopped. */
+Status trainer_resume(const char *run_dir, const char *const *overrides, int num_overrides,
+                      Trainer **out);
+
+/* Open a run directory read-only for evaluation: its config (plus overrides), its
+ * model.safetensors weights; writes nothing. */
+Status trainer_open_for_eval(const char *run_dir, const char *const *overrides, int num_overrides,
+                             Trainer **out);
+
+void trainer_destroy(Trainer *t);
+
+/* Steps per epoch for the current batch size. */
+long trainer_steps_per_epoch(const Trainer *t);
+/* Learning rate at the current position. */
+double trainer_current_lr(const Trainer *t);
+/* 1 when epoch >= cfg.epochs. */
+int trainer_done(const Trainer *t);
+
+/* One optimizer step. A non-finite loss stops with ST_ERR_NUMERIC (message names epoch, step,
+ * lr) before the weights are updated. */
+Status trainer_step(Trainer *t, StepResult *res);
+
+/* Evaluate on a dataset (t->data.test, t->data.val, ...) in inference mode. `res` fields are
+ * malloc'd; release with eval_result_free. */
+Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res);
+void eval_result_free(EvalResult *r);
+
+/* End-of-epoch bookkeeping: evaluate when due, append a metrics.csv row, checkpoint when due.
+ * Called by the session after a step that finished an epoch (and at the end of the run). */
+Status trainer_end_epoch(Trainer *t, int force_eval, int force_checkpoint);
+
+/* Write model.safetensors (weights + resolved config), state.safetensors (optimizer + position)
+ * and config.yaml into run_dir, each atomically. */
+Status trainer_save(Trainer *t);
+
+/* Apply "key=value" edits between steps (any config key); validates the result and refuses the
+ * whole edit, leaving the config unchanged, when it is invalid. Side effects (batch size,
+ * augmentation, threads) are applied to the loader and backend. */
+Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count);
+
+#endif

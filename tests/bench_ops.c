@@ -1,0 +1,594 @@
+/* bench_ops.c — throughput figures of the fast CPU backend (a benchmark, not a test).
+ *
+ * Usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] [--windows N]
+ *                  [--only convs|ops|step]
+ *                  [--alg direct|auto|winograd]   (convolution algorithm; default: the backend's)
+ *
+ *   convs  every convolution shape of resnet20 at the batch: forward, backward-data and
+ *          backward-weights GFLOP/s (2 * MACs / median time) and the oneDNN implementation,
+ *          next to the sgemm ceiling: OpenBLAS cblas_sgemm on the GEMM an im2col convolution
+ *          would run (M = Cout, N = batch * Ho * Wo, K = Cin * k * k), im2col itself not timed.
+ *   ops    the memory-bound ops at resnet20's largest activation (batch, 16, 32, 32): ms and
+ *          effective GB/s (bytes each op must read + write once).
+ *   step   a whole resnet20 training step (1x1 projection shortcuts, like the model in
+ *          ../shared/bench/torch_reference.py): forward + softmax cross-entropy + backward +
+ *          SGD (lr 0.1, momentum 0.9, wd 5e-4) on one fixed random batch; img/s as the median
+ *          over --windows windows of --steps steps each, after 3 warm-up steps, and where the time goes, per op, from a timing shim around the
+ *          backend's op table.
+ * Every figure line is key=value so runs can be diffed. The machine may be shared: each timed
+ * figure comes with foreign_cpu_pct, the largest share of all CPUs that other processes used
+ * during its measurements (from /proc/stat); rerun when it is more than a few percent.
+ * OpenBLAS runs its own thread pool, whose spinning threads would steal the cores from the
+ * backend's OpenMP threads, so the sgemm ceilings are measured first, in a child process. */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cpu/cpu_internal.h"
+#include "model.h"
+#include "rng.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Busy jiffies of the whole machine and of this process, for the foreign-load check. */
+static void jiffies(long long *all_busy, long long *all_total, long long *own) {
+    *all_busy = *all_total = *own = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        long long v[8] = {0};
+        if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) == 8) {
+            for (int i = 0; i < 8; i++) *all_total += v[i];
+            *all_busy = *all_total - v[3] - v[4];
+        }
+        fclose(f);
+    }
+    f = fopen("/proc/self/stat", "r");
+    if (f) {
+        char buf[1024];
+        if (fgets(buf, sizeof buf, f)) {
+            const char *p = strrchr(buf, ')');
+            long long ut = 0, st = 0;
+            /* after "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+             * cmajflt utime stime */
+            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut,
+                            &st) == 2)
+                *own = ut + st;
+        }
+        fclose(f);
+    }
+}
+
+typedef struct Load {
+    long long busy, total, own;
+} Load;
+
+static Load load_start(void) {
+    Load l;
+    jiffies(&l.busy, &l.total, &l.own);
+    return l;
+}
+
+/* Share (%) of all CPUs used by other processes since `l`. */
+static double load_foreign_pct(Load l) {
+    Load e = load_start();
+    long long total = e.total - l.total;
+    if (total <= 0) return 0.0;
+    double foreign = (double)(e.busy - l.busy) - (double)(e.own - l.own);
+    return foreign < 0 ? 0.0 : 100.0 * foreign / (double)total;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void die_if(Status st, const char *what) {
+    if (st == ST_OK) return;
+    fprintf(stderr, "bench_ops: %s: %s\n", what, status_message());
+    exit(1);
+}
+
+static Tensor tnew(Backend *b, int n, int c, int h, int w, DType dt, float lo, float hi,
+                   uint64_t seed) {
+    Tensor t;
+    memset(&t, 0, sizeof t);
+    tensor_shape(&t, n, c, h, w, dt);
+    die_if(b->ops->tensor_alloc(b->ctx, &t), "tensor_alloc");
+    if (dt == DT_F32) {
+        size_t cnt = tensor_numel(&t);
+        float *host = malloc(cnt * sizeof(float));
+        if (!host) die_if(ST_ERR_OOM, "host buffer");
+        for (size_t i = 0; i < cnt; i++) host[i] = lo + (hi - lo) * rng_uniform(seed, 97, i);
+        die_if(b->ops->upload(b->ctx, &t, host), "upload");
+        free(host);
+    }
+    return t;
+}
+
+/* ---- convolutions -------------------------------------------------------------------------- */
+
+typedef struct Shape {
+    const char *name;
+    int cin, h, cout, k, stride, pad, uses;   /* uses: how many resnet20 layers have it */
+} Shape;
+
+static const Shape RESNET20[] = {
+    {"stem 3->16 32x32", 3, 32, 16, 3, 1, 1, 1},
+    {"s1 16->16 32x32", 16, 32, 16, 3, 1, 1, 6},
+    {"s2 16->32 32x32/2", 16, 32, 32, 3, 2, 1, 1},
+    {"s2 proj 1x1/2", 16, 32, 32, 1, 2, 0, 1},
+    {"s2 32->32 16x16", 32, 16, 32, 3, 1, 1, 5},
+    {"s3 32->64 16x16/2", 32, 16, 64, 3, 2, 1, 1},
+    {"s3 proj 1x1/2", 32, 16, 64, 1, 2, 0, 1},
+    {"s3 64->64 8x8", 64, 8, 64, 3, 1, 1, 5},
+};
+
+#define QUIET_PCT 5.0    /* a block counts when other processes used at most this much CPU */
+#define MAX_TRIES 30     /* blocks tried before settling for the quietest one */
+
+static double g_foreign_max;   /* largest foreign load of the blocks time_reps kept */
+
+/* Median time of `reps` calls, from the first block run while the machine was quiet (or the
+ * quietest of MAX_TRIES blocks). */
+static double time_reps(int reps, Status (*fn)(void *), void *arg) {
+    double t[64], best = 0, best_foreign = 1e9;
+    if (reps > 64) reps = 64;
+    die_if(fn(arg), "warm-up");
+    for (int attempt = 0; attempt < MAX_TRIES && best_foreign > QUIET_PCT; attempt++) {
+        Load l = load_start();
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            die_if(fn(arg), "timed call");
+            t[r] = now_s() - t0;
+        }
+        double f = load_foreign_pct(l);
+        if (f < best_foreign) {
+            best_foreign = f;
+            best = median(t, reps);
+        }
+    }
+    if (best_foreign > g_foreign_max) g_foreign_max = best_foreign;
+    return best;
+}
+
+typedef struct ConvRun {
+    Backend *b;
+    ConvDesc d;
+    Tensor x, w, y, dy, dx, dw;
+    int dir;
+} ConvRun;
+
+static Status conv_call(void *arg) {
+    ConvRun *r = arg;
+    const BackendOps *o = r->b->ops;
+    if (r->dir == 0) return o->conv2d_forward(r->b->ctx, &r->d, &r->x, &r->w, NULL, &r->y);
+    if (r->dir == 1) return o->conv2d_backward_data(r->b->ctx, &r->d, &r->dy, &r->w, &r->dx);
+    return o->conv2d_backward_filter(r->b->ctx, &r->d, &r->x, &r->dy, &r->dw, NULL);
+}
+
+static double sgemm_gflops(int m, int n, int k, int reps) {
+    float *a = aligned_alloc(64, ((size_t)m * k * 4 + 63) & ~(size_t)63);
+    float *b = aligned_alloc(64, ((size_t)k * n * 4 + 63) & ~(size_t)63);
+    float *c = aligned_alloc(64, ((size_t)m * n * 4 + 63) & ~(size_t)63);
+    if (!a || !b || !c) die_if(ST_ERR_OOM, "sgemm buffers");
+    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = rng_uniform(1, 1, i) - 0.5f;
+    for (size_t i = 0; i < (size_t)k * n; i++) b[i] = rng_uniform(2, 1, i) - 0.5f;
+    double t[64];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f,
+                    c, n);
+        t[r] = now_s() - t0;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * m * n * (double)k / median(t, reps) * 1e-9;
+}
+
+#define N_SHAPES (sizeof RESNET20 / sizeof RESNET20[0])
+
+/* OpenBLAS GFLOP/s for each shape's im2col GEMM, measured in a child process (see top). */
+static void sgemm_ceilings(int batch, int reps, int threads, double out[N_SHAPES]) {
+    int fd[2];
+    for (size_t i = 0; i < N_SHAPES; i++) out[i] = NAN;
+    if (pipe(fd) != 0) {
+        fprintf(stderr, "bench_ops: pipe: %s (sgemm ceilings skipped)\n", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "bench_ops: fork: %s (sgemm ceilings skipped)\n", strerror(errno));
+        close(fd[0]);
+        close(fd[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        openblas_set_num_threads(threads);
+        double g[N_SHAPES];
+        for (size_t i = 0; i < N_SHAPES; i++) {
+            const Shape *s = &RESNET20[i];
+            int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+            g[i] = sgemm_gflops(s->cout, batch * ho * ho, s->cin * s->k * s->k, reps);
+        }
+        ssize_t w = write(fd[1], g, sizeof g);
+        _exit(w == (ssize_t)sizeof g ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], out, sizeof(double) * N_SHAPES);
+    close(fd[0]);
+    int wst = 0;
+    if (waitpid(pid, &wst, 0) < 0 || got != (ssize_t)(sizeof(double) * N_SHAPES)) {
+        fprintf(stderr, "bench_ops: the sgemm child failed (sgemm ceilings skipped)\n");
+        for (size_t i = 0; i < N_SHAPES; i++) out[i] = NAN;
+    }
+}
+
+static void bench_convs(Backend *b, int batch, int reps, const double *gemm) {
+    printf("# convolutions, batch %d: GFLOP/s = 2*MACs/median time; sgemm = OpenBLAS on the "
+           "im2col GEMM\n", batch);
+    double total_t = 0, total_flop = 0;
+    for (size_t i = 0; i < N_SHAPES; i++) {
+        const Shape *s = &RESNET20[i];
+        int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+        ConvRun r;
+        memset(&r, 0, sizeof r);
+        r.b = b;
+        r.d = (ConvDesc){.c_in = s->cin, .c_out = s->cout, .kh = s->k, .kw = s->k,
+                         .stride = s->stride, .pad = s->pad};
+        r.x = tnew(b, batch, s->cin, s->h, s->h, DT_F32, -1, 1, 1);
+        r.w = tnew(b, s->cout, s->cin, s->k, s->k, DT_F32, -0.1f, 0.1f, 2);
+        r.y = tnew(b, batch, s->cout, ho, ho, DT_F32, 0, 0, 0);
+        r.dx = tnew(b, batch, s->cin, s->h, s->h, DT_F32, 0, 0, 0);
+        r.dw = tnew(b, s->cout, s->cin, s->k, s->k, DT_F32, 0, 0, 0);
+        /* activations in the layout the backend itself produces: run a forward first */
+        r.dir = 0;
+        die_if(conv_call(&r), "forward");
+        if (s->cin % 16 == 0) die_if(cpu_relayout(b->ctx, &r.x, CPU_LAYOUT_BLK16), "relayout");
+        r.dy = tnew(b, batch, s->cout, ho, ho, DT_F32, -1, 1, 3);
+        die_if(cpu_relayout(b->ctx, &r.dy, cpu_preferred_layout(&r.dy)), "relayout");
+        double flop = 2.0 * batch * s->cout * ho * ho * (double)s->cin * s->k * s->k;
+        double t[3];
+        g_foreign_max = 0;
+        for (int dir = 0; dir < 3; dir++) {
+            r.dir = dir;
+            t[dir] = time_reps(reps, conv_call, &r);
+        }
+        printf("conv=\"%s\" fwd_gflops=%.1f bwd_data_gflops=%.1f bwd_weights_gflops=%.1f "
+               "fwd_ms=%.3f bwd_data_ms=%.3f bwd_weights_ms=%.3f sgemm_gflops=%.1f "
+               "impl=%s,%s,%s foreign_cpu_pct=%.1f\n",
+               s->name, flop / t[0] * 1e-9, flop / t[1] * 1e-9, flop / t[2] * 1e-9, t[0] * 1e3,
+               t[1] * 1e3, t[2] * 1e3, gemm[i], cpu_conv_impl(&r.d, 0), cpu_conv_impl(&r.d, 1),
+               cpu_conv_impl(&r.d, 2), g_foreign_max);
+        /* the stem's backward-data is never needed in training (the input has no gradient) */
+        double step_t = t[0] + t[2] + (i == 0 ? 0 : t[1]);
+        total_t += s->uses * step_t;
+        total_flop += s->uses * flop * (i == 0 ? 2 : 3);
+        b->ops->plan_free(b->ctx, r.d.plan);
+        Tensor *all[] = {&r.x, &r.w, &r.y, &r.dy, &r.dx, &r.dw};
+        for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) b->ops->tensor_free(b->ctx, all[j]);
+    }
+    printf("convs_per_step_ms=%.2f convs_gflops=%.1f convs_only_img_per_s=%.0f\n", total_t * 1e3,
+           total_flop / total_t * 1e-9, batch / total_t);
+}
+
+/* ---- memory-bound ops ---------------------------------------------------------------------- */
+
+typedef struct OpRun {
+    Backend *b;
+    Tensor x, y, dy, dx, g, be, rm, rv, sm, si, dg, db;
+    int which;
+} OpRun;
+
+static Status op_call(void *arg) {
+    OpRun *r = arg;
+    const BackendOps *o = r->b->ops;
+    void *c = r->b->ctx;
+    switch (r->which) {
+    case 0: return o->batchnorm_forward_train(c, &r->x, &r->g, &r->be, &r->rm, &r->rv, 0.1f,
+                                              1e-5f, &r->y, &r->sm, &r->si);
+    case 1: return o->batchnorm_backward(c, &r->x, &r->dy, &r->g, &r->sm, &r->si, &r->dx, &r->dg,
+                                         &r->db);
+    case 2: return o->relu_forward(c, &r->x, &r->y);
+    case 3: return o->relu_backward(c, &r->x, &r->dy, &r->dx);
+    case 4: return o->add(c, &r->x, &r->dy, &r->y);
+    case 5: return o->accumulate(c, &r->y, &r->x);
+    default: return o->copy(c, &r->y, &r->x);
+    }
+}
+
+static void bench_ops(Backend *b, int batch, int reps) {
+    static const char *names[] = {"batchnorm_forward_train", "batchnorm_backward", "relu_forward",
+                                  "relu_backward", "add", "accumulate", "copy"};
+    static const double touches[] = {3, 5, 2, 3, 3, 3, 2};   /* tensor passes of minimal traffic */
+    OpRun r;
+    memset(&r, 0, sizeof r);
+    r.b = b;
+    int c = 16, h = 32;
+    r.x = tnew(b, batch, c, h, h, DT_F32, -1, 2, 4);
+    r.dy = tnew(b, batch, c, h, h, DT_F32, -1, 1, 5);
+    r.y = tnew(b, batch, c, h, h, DT_F32, 0, 0, 0);
+    r.dx = tnew(b, batch, c, h, h, DT_F32, 0, 0, 0);
+    die_if(cpu_relayout(b->ctx, &r.x, CPU_LAYOUT_BLK16), "relayout");
+    die_if(cpu_relayout(b->ctx, &r.dy, CPU_LAYOUT_BLK16), "relayout");
+    Tensor *vec[] = {&r.g, &r.be, &r.rm, &r.rv, &r.sm, &r.si, &r.dg, &r.db};
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
+        *vec[i] = tnew(b, 1, c, 1, 1, DT_F32, 0.5f, 1.5f, 6 + i);
+    double bytes = (double)tensor_bytes(&r.x);
+    printf("# memory-bound ops on (%d, %d, %d, %d) blocked, %.1f MB per tensor\n", batch, c, h, h,
+           bytes / 1e6);
+    for (int w = 0; w < 7; w++) {
+        r.which = w;
+        g_foreign_max = 0;
+        double t = time_reps(reps, op_call, &r);
+        printf("op=%s ms=%.3f gb_per_s=%.1f foreign_cpu_pct=%.1f\n", names[w], t * 1e3,
+               touches[w] * bytes / t * 1e-9, g_foreign_max);
+    }
+    Tensor *all[] = {&r.x, &r.y, &r.dy, &r.dx, &r.g, &r.be, &r.rm, &r.rv, &r.sm, &r.si, &r.dg,
+                     &r.db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) b->ops->tensor_free(b->ctx, all[i]);
+}
+
+/* ---- whole training step, with a timing shim ----------------------------------------------- */
+
+enum { K_CONV_F, K_CONV_BD, K_CONV_BW, K_BN_F, K_BN_B, K_RELU_F, K_RELU_B, K_ADD, K_ACC, K_COPY,
+       K_POOL_F, K_POOL_B, K_LINEAR, K_XENT, K_SGD, K_KINDS };
+static const char *KIND_NAMES[K_KINDS] = {
+    "conv_fwd", "conv_bwd_data", "conv_bwd_weights", "bn_fwd", "bn_bwd", "relu_fwd", "relu_bwd",
+    "add", "accumulate", "copy", "pool_fwd", "pool_bwd", "linear", "softmax_xent", "sgd"};
+static double g_kind_s[K_KINDS];
+static const BackendOps *g_inner;
+
+#define TIMED(kind, call) do { double t0__ = now_s(); Status st__ = (call); \
+    g_kind_s[kind] += now_s() - t0__; return st__; } while (0)
+
+static Status sh_conv_f(void *c, ConvDesc *d, const Tensor *x, const Tensor *w, const Tensor *b,
+                        Tensor *y) { TIMED(K_CONV_F, g_inner->conv2d_forward(c, d, x, w, b, y)); }
+static Status sh_conv_bd(void *c, ConvDesc *d, const Tensor *dy, const Tensor *w, Tensor *dx) {
+    TIMED(K_CONV_BD, g_inner->conv2d_backward_data(c, d, dy, w, dx));
+}
+static Status sh_conv_bw(void *c, ConvDesc *d, const Tensor *x, const Tensor *dy, Tensor *dw,
+                         Tensor *db) {
+    TIMED(K_CONV_BW, g_inner->conv2d_backward_filter(c, d, x, dy, dw, db));
+}
+static Status sh_bn_f(void *c, const Tensor *x, const Tensor *g, const Tensor *b, Tensor *rm,
+                      Tensor *rv, float mom, float eps, Tensor *y, Tensor *sm, Tensor *si) {
+    TIMED(K_BN_F, g_inner->batchnorm_forward_train(c, x, g, b, rm, rv, mom, eps, y, sm, si));
+}
+static Status sh_bn_b(void *c, const Tensor *x, const Tensor *dy, const Tensor *g,
+                      const Tensor *sm, const Tensor *si, Tensor *dx, Tensor *dg, Tensor *db) {
+    TIMED(K_BN_B, g_inner->batchnorm_backward(c, x, dy, g, sm, si, dx, dg, db));
+}
+static Status sh_relu_f(void *c, const Tensor *x, Tensor *y) {
+    TIMED(K_RELU_F, g_inner->relu_forward(c, x, y));
+}
+static Status sh_relu_b(void *c, const Tensor *y, const Tensor *dy, Tensor *dx) {
+    TIMED(K_RELU_B, g_inner->relu_backward(c, y, dy, dx));
+}
+static Status sh_add(void *c, const Tensor *a, const Tensor *b, Tensor *y) {
+    TIMED(K_ADD, g_inner->add(c, a, b, y));
+}
+static Status sh_acc(void *c, Tensor *y, const Tensor *x) { TIMED(K_ACC, g_inner->accumulate(c, y, x)); }
+static Status sh_copy(void *c, Tensor *d, const Tensor *s) { TIMED(K_COPY, g_inner->copy(c, d, s)); }
+static Status sh_pool_f(void *c, PoolDesc *d, const Tensor *x, Tensor *y, Tensor *idx) {
+    TIMED(K_POOL_F, g_inner->pool2d_forward(c, d, x, y, idx));
+}
+static Status sh_pool_b(void *c, PoolDesc *d, const Tensor *x, const Tensor *y, const Tensor *idx,
+                        const Tensor *dy, Tensor *dx) {
+    TIMED(K_POOL_B, g_inner->pool2d_backward(c, d, x, y, idx, dy, dx));
+}
+static Status sh_lin_f(void *c, const Tensor *x, const Tensor *w, const Tensor *b, Tensor *y) {
+    TIMED(K_LINEAR, g_inner->linear_forward(c, x, w, b, y));
+}
+static Status sh_lin_b(void *c, const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx,
+                       Tensor *dw, Tensor *db) {
+    TIMED(K_LINEAR, g_inner->linear_backward(c, x, w, dy, dx, dw, db));
+}
+static Status sh_xent(void *c, const Tensor *z, const Tensor *l, float s, Tensor *loss, Tensor *p,
+                      Tensor *pr, Tensor *dz) {
+    TIMED(K_XENT, g_inner->softmax_xent(c, z, l, s, loss, p, pr, dz));
+}
+static Status sh_sgd(void *c, int n, Tensor *const *p, Tensor *const *g, Tensor *const *m,
+                     const SgdParams *sp) {
+    TIMED(K_SGD, g_inner->sgd_update(c, n, p, g, m, sp));
+}
+
+static BackendOps shim_ops(const BackendOps *inner) {
+    g_inner = inner;
+    BackendOps o = *inner;
+    o.conv2d_forward = sh_conv_f;
+    o.conv2d_backward_data = sh_conv_bd;
+    o.conv2d_backward_filter = sh_conv_bw;
+    o.batchnorm_forward_train = sh_bn_f;
+    o.batchnorm_backward = sh_bn_b;
+    o.relu_forward = sh_relu_f;
+    o.relu_backward = sh_relu_b;
+    o.add = sh_add;
+    o.accumulate = sh_acc;
+    o.copy = sh_copy;
+    o.pool2d_forward = sh_pool_f;
+    o.pool2d_backward = sh_pool_b;
+    o.linear_forward = sh_lin_f;
+    o.linear_backward = sh_lin_b;
+    o.softmax_xent = sh_xent;
+    o.sgd_update = sh_sgd;
+    return o;
+}
+
+static Status train_step(Backend *b, Model *m, const Tensor *x, const Tensor *labels,
+                         Tensor *loss, Tensor *pred, Tensor *prob, Tensor *dz, int count,
+                         Tensor **ps, Tensor **gs, Tensor **ms, int step_no) {
+    const Tensor *logits;
+    TRY(model_forward(m, x, 1, (uint64_t)step_no, &logits));
+    TRY(b->ops->softmax_xent(b->ctx, logits, labels, 0.0f, loss, pred, prob, dz));
+    TRY(model_backward(m, dz));
+    SgdParams sp = {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f,
+                    .first_step = step_no == 0};
+    return b->ops->sgd_update(b->ctx, count, ps, gs, ms, &sp);
+}
+
+static void bench_step(Backend *inner, int batch, int steps, int windows) {
+    BackendOps shim = shim_ops(inner->ops);
+    Backend sb = {&shim, inner->ctx};
+    Backend *b = &sb;
+    ModelConfig mc;
+    memset(&mc, 0, sizeof mc);
+    mc.family = FAMILY_RESNET_CIFAR;
+    mc.depth = 20;
+    mc.shortcut = SHORTCUT_CONV1X1;
+    mc.num_classes = 10;
+    Model *m;
+    die_if(model_build(&mc, 10, 32, b, 1, &m), "model_build");
+    Tensor x = tnew(b, batch, 3, 32, 32, DT_F32, -2, 2, 11);
+    Tensor labels = tnew(b, batch, 1, 1, 1, DT_I32, 0, 0, 0);
+    int32_t *hl = malloc(sizeof(int32_t) * (size_t)batch);
+    if (!hl) die_if(ST_ERR_OOM, "labels");
+    for (int i = 0; i < batch; i++) hl[i] = (int32_t)rng_below(3, 3, (uint64_t)i, 10);
+    die_if(b->ops->upload(b->ctx, &labels, hl), "upload labels");
+    free(hl);
+    Tensor loss = tnew(b, batch, 1, 1, 1, DT_F32, 0, 0, 0), pred = tnew(b, batch, 1, 1, 1, DT_I32, 0, 0, 0);
+    Tensor prob = tnew(b, batch, 1, 1, 1, DT_F32, 0, 0, 0), dz = tnew(b, batch, 10, 1, 1, DT_F32, 0, 0, 0);
+    int np = model_param_count(m), count = 0;
+    Tensor **ps = calloc((size_t)np, sizeof *ps), **gs = calloc((size_t)np, sizeof *gs);
+    Tensor **ms = calloc((size_t)np, sizeof *ms);
+    if (!ps || !gs || !ms) die_if(ST_ERR_OOM, "param lists");
+    for (int i = 0; i < np; i++) {
+        Param *p = model_param(m, i);
+        if (p->kind == PARAM_BUFFER) continue;
+        tensor_shape(&p->momentum, p->value.n, p->value.c, p->value.h, p->value.w, DT_F32);
+        die_if(b->ops->tensor_alloc(b->ctx, &p->momentum), "momentum");
+        die_if(b->ops->fill(b->ctx, &p->momentum, 0.0f), "fill");
+        ps[count] = &p->value;
+        gs[count] = &p->grad;
+        ms[count] = &p->momentum;
+        count++;
+    }
+    /* Windows of `steps` steps; only windows in which other processes used at most
+     * QUIET_PCT of the CPUs count, until `windows` of them are in (or 10x as many tried). */
+    double *rate = malloc(sizeof(double) * (size_t)windows * 10);
+    float *hloss = malloc(sizeof(float) * (size_t)batch);
+    if (!rate || !hloss) die_if(ST_ERR_OOM, "times");
+    double kind_quiet[K_KINDS] = {0}, quiet_s = 0, foreign_max = 0;
+    float first_loss = 0, last_loss = 0;
+    int quiet = 0, tried = 0, step_no = 0;
+    for (int wu = 0; wu < 3; wu++) die_if(train_step(b, m, &x, &labels, &loss, &pred, &prob, &dz,
+                                                    count, ps, gs, ms, step_no++), "warm-up step");
+    die_if(b->ops->download(b->ctx, &loss, hloss), "download loss");
+    first_loss = hloss[0];
+    while (quiet < windows && tried < windows * 10) {
+        double kind0[K_KINDS];
+        memcpy(kind0, g_kind_s, sizeof kind0);
+        Load l = load_start();
+        double t0 = now_s();
+        for (int s = 0; s < steps; s++)
+            die_if(train_step(b, m, &x, &labels, &loss, &pred, &prob, &dz, count, ps, gs, ms,
+                              step_no++), "step");
+        double dt = now_s() - t0, f = load_foreign_pct(l);
+        tried++;
+        if (f > QUIET_PCT) continue;
+        if (f > foreign_max) foreign_max = f;
+        rate[quiet++] = batch * steps / dt;
+        quiet_s += dt;
+        for (int k = 0; k < K_KINDS; k++) kind_quiet[k] += g_kind_s[k] - kind0[k];
+    }
+    die_if(b->ops->download(b->ctx, &loss, hloss), "download loss");
+    last_loss = hloss[0];
+    double macs = (double)model_total_macs(m);
+    printf("# resnet20 training step, batch %d: %d quiet windows of %d steps (of %d tried)\n",
+           batch, quiet, steps, tried);
+    if (quiet == 0) {
+        printf("step img_per_s=nan (the machine was never quiet; rerun later)\n");
+    } else {
+        double lo = rate[0], hi = rate[0];
+        for (int i = 1; i < quiet; i++) {
+            lo = fmin(lo, rate[i]);
+            hi = fmax(hi, rate[i]);
+        }
+        double med = median(rate, quiet);
+        double steps_done = (double)quiet * steps;
+        printf("step img_per_s=%.1f min=%.1f max=%.1f ms_per_step=%.2f eff_gflops=%.1f "
+               "loss_first=%.4f loss_last=%.4f foreign_cpu_pct_max=%.1f\n", med, lo, hi,
+               batch / med * 1e3, 6.0 * macs * med * 1e-9, (double)first_loss,
+               (double)last_loss, foreign_max);
+        double accounted = 0;
+        for (int k = 0; k < K_KINDS; k++) {
+            accounted += kind_quiet[k];
+            if (kind_quiet[k] > 0)
+                printf("  part=%s ms_per_step=%.2f share=%.1f%%\n", KIND_NAMES[k],
+                       kind_quiet[k] / steps_done * 1e3, 100.0 * kind_quiet[k] / quiet_s);
+        }
+        printf("  part=other ms_per_step=%.2f share=%.1f%%\n",
+               (quiet_s - accounted) / steps_done * 1e3, 100.0 * (quiet_s - accounted) / quiet_s);
+    }
+    free(rate);
+    free(hloss);
+    free(ps);
+    free(gs);
+    free(ms);
+    Tensor *all[] = {&x, &labels, &loss, &pred, &prob, &dz};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) b->ops->tensor_free(b->ctx, all[i]);
+    model_destroy(m);
+}
+
+int main(int argc, char **argv) {
+    int threads = 0, batch = 128, reps = 15, steps = 8, windows = 7;
+    const char *only = NULL, *alg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) threads = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--batch") == 0) batch = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) reps = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--steps") == 0) steps = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--windows") == 0) windows = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--only") == 0) only = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--alg") == 0) alg = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] "
+                            "[--windows N] [--only convs|ops|step] [--alg direct|auto|winograd]\n");
+            return 2;
+        }
+    }
+    if (batch < 2 || reps < 1 || steps < 1 || windows < 1) {
+        fprintf(stderr, "bench_ops: batch must be >= 2, reps, steps and windows >= 1\n");
+        return 2;
+    }
+    double gemm[N_SHAPES];
+    int nthreads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!only || strcmp(only, "convs") == 0) sgemm_ceilings(batch, reps, nthreads, gemm);
+    Backend b;
+    die_if(backend_cpu_create(threads, &b), "backend_cpu_create");
+    if (alg) {
+        CpuCtx *ctx = b.ctx;
+        if (strcmp(alg, "direct") == 0) ctx->conv_alg = CPU_CONV_DIRECT;
+        else if (strcmp(alg, "auto") == 0) ctx->conv_alg = CPU_CONV_AUTO;
+        else if (strcmp(alg, "winograd") == 0) ctx->conv_alg = CPU_CONV_WINOGRAD;
+        else {
+            fprintf(stderr, "bench_ops: --alg must be direct, auto or winograd\n");
+            return 2;
+        }
+    }
+    printf("# %s, convolution algorithm %d\n", b.ops->describe(b.ctx), ((CpuCtx *)b.ctx)->conv_alg);
+    if (!only || strcmp(only, "convs") == 0) bench_convs(&b, batch, reps, gemm);
+    if (!only || strcmp(only, "ops") == 0) bench_ops(&b, batch, reps);
+    if (!only || strcmp(only, "step") == 0) bench_step(&b, batch, steps, windows);
+    backend_destroy(&b);
+    return 0;
+}

@@ -1,0 +1,598 @@
+/* test_cpu_parity.c — every op of the fast CPU backend against the reference backend.
+ *
+ * Both backends get the same random inputs; outputs are downloaded (dense NCHW) and compared
+ * op by op. The fast backend keeps activations with C % 16 == 0 in a blocked layout, so every
+ * op whose inputs can arrive that way runs with each input in each layout (cpu_relayout) —
+ * including mismatched pairs, which take the conversion path.
+ *
+ * Tolerances (fp32 against the reference's double accumulation):
+ *   convolution, linear, batchnorm:  |got - want| <= 1e-4 * max|want| + 1e-4 * |want|
+ *     (sums of up to a few thousand products; relative to the tensor's scale so that outputs
+ *     that cancel to near zero do not demand more digits than fp32 has)
+ *   pooling averages, loss:          1e-5 of the same form
+ *   relu, add, accumulate, copy, pad, max pooling, dropout masks and values, SGD: exact
+ *     (same float operations in the same order), dropout masks compared bit for bit. */
+#include <stdint.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu/cpu_internal.h"
+#include "op_check.h"
+
+#define TOL_SUM 1e-4
+#define TOL_AVG 1e-5
+
+static Backend R, C;   /* reference, fast cpu */
+
+/* The same tensor on both backends. */
+typedef struct Pair {
+    Tensor r, c;
+} Pair;
+
+static uint64_t g_seed = 1000;
+
+static Pair pair_new(int n, int c, int h, int w, DType dt) {
+    Pair p = {t_new(&R, n, c, h, w, dt), t_new(&C, n, c, h, w, dt)};
+    return p;
+}
+
+/* Random values in [lo, hi) on both; the cpu copy stored in `layout`. */
+static Pair pair_rand(int n, int c, int h, int w, float lo, float hi, int layout) {
+    Pair p = pair_new(n, c, h, w, DT_F32);
+    float *host = host_alloc(tensor_numel(&p.r));
+    rand_fill(host, tensor_numel(&p.r), g_seed++, lo, hi);
+    CHECK_OK(R.ops->upload(R.ctx, &p.r, host));
+    CHECK_OK(C.ops->upload(C.ctx, &p.c, host));
+    CHECK_OK(cpu_relayout(C.ctx, &p.c, layout));
+    free(host);
+    return p;
+}
+
+static void pair_free(Pair *p) {
+    t_free(&R, &p->r);
+    t_free(&C, &p->c);
+}
+
+static void pair_layout(Pair *p, int layout) { CHECK_OK(cpu_relayout(C.ctx, &p->c, layout)); }
+
+/* Compare the two sides with tolerance tol * max|ref| + tol * |ref| (tol 0: exact). */
+static void compare_(const char *file, int line, const char *what, const Pair *p, double tol) {
+    size_t n = tensor_numel(&p->r);
+    if (p->r.dtype != DT_F32) {
+        size_t bytes = tensor_bytes(&p->r);
+        unsigned char *a = malloc(bytes ? bytes : 1), *b = malloc(bytes ? bytes : 1);
+        if (!a || !b) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+        CHECK_OK(R.ops->download(R.ctx, &p->r, a));
+        CHECK_OK(C.ops->download(C.ctx, &p->c, b));
+        if (memcmp(a, b, bytes) == 0) {
+            check_passed_++;
+        } else {
+            check_failed_++;
+            size_t i = 0;
+            while (a[i] == b[i]) i++;
+            fprintf(stderr, "%s:%d: %s: bytes differ first at %zu\n", file, line, what, i);
+        }
+        free(a);
+        free(b);
+        return;
+    }
+    float *want = t_host(&R, &p->r), *got = t_host(&C, &p->c);
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+    check_array_(file, line, what, got, want, n, tol * mx, tol);
+    free(want);
+    free(got);
+}
+#define COMPARE(what, p, tol) compare_(__FILE__, __LINE__, what, p, tol)
+
+static const char *lname(int layout) { return layout == CPU_LAYOUT_BLK16 ? "blk16" : "nchw"; }
+
+/* Layouts an activation of c channels can have on the cpu side. */
+static int layout_count(int c, int h, int w) { return c % 16 == 0 && h * w > 1 ? 2 : 1; }
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_memory(void) {
+    Pair a = pair_rand(3, 32, 5, 7, -2, 2, CPU_LAYOUT_BLK16);
+    COMPARE("upload + relayout + download", &a, 0);
+    CHECK(a.c.layout == CPU_LAYOUT_BLK16);
+    Pair b = pair_new(3, 32, 5, 7, DT_F32);
+    CHECK_OK(R.ops->copy(R.ctx, &b.r, &a.r));
+    CHECK_OK(C.ops->copy(C.ctx, &b.c, &a.c));
+    COMPARE("copy of a blocked tensor", &b, 0);
+    CHECK_OK(R.ops->fill(R.ctx, &b.r, -0.75f));
+    CHECK_OK(C.ops->fill(C.ctx, &b.c, -0.75f));
+    COMPARE("fill", &b, 0);
+    double sr, sc;
+    int nr, nc;
+    CHECK_OK(R.ops->sum_squares(R.ctx, &a.r, &sr, &nr));
+    CHECK_OK(C.ops->sum_squares(C.ctx, &a.c, &sc, &nc));
+    CHECK_NEAR(sc, sr, 0, 1e-12);
+    CHECK_INT(nc, nr);
+
+    /* a U8 tensor in the blocked layout downloads as NCHW */
+    Tensor u = t_new(&C, 2, 16, 3, 3, DT_U8);
+    uint8_t host[288], back[288];
+    for (int i = 0; i < 288; i++) host[i] = (uint8_t)(i * 7);
+    CHECK_OK(C.ops->upload(C.ctx, &u, host));
+    CHECK_OK(cpu_relayout(C.ctx, &u, CPU_LAYOUT_BLK16));
+    CHECK_OK(C.ops->download(C.ctx, &u, back));
+    CHECK(memcmp(host, back, sizeof host) == 0);
+    t_free(&C, &u);
+
+    /* kept capacity */
+    void *before = a.c.data;
+    tensor_shape(&a.c, 1, 32, 5, 7, DT_F32);
+    CHECK_OK(C.ops->tensor_alloc(C.ctx, &a.c));
+    CHECK(a.c.data == before);
+    CHECK((uintptr_t)a.c.data % 64 == 0);
+    tensor_shape(&a.c, 3, 32, 5, 7, DT_F32);
+    pair_free(&a);
+    pair_free(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct ConvShape {
+    int n, cin, h, w, cout, k, stride, pad, bias;
+} ConvShape;
+
+static void conv_case(const ConvShape *s, int lx, int ldy, ConvDesc *dc) {
+    ConvDesc dr = {.c_in = s->cin, .c_out = s->cout, .kh = s->k, .kw = s->k,
+                   .stride = s->stride, .pad = s->pad, .has_bias = s->bias};
+    if (!dc->c_in) *dc = dr;
+    int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+    int wo = conv_out_size(s->w, s->k, s->stride, s->pad);
+    Pair x = pair_rand(s->n, s->cin, s->h, s->w, -1, 1, lx);
+    Pair w = pair_rand(s->cout, s->cin, s->k, s->k, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
+    Pair b = pair_rand(1, s->cout, 1, 1, -1, 1, CPU_LAYOUT_NCHW);
+    Pair y = pair_new(s->n, s->cout, ho, wo, DT_F32);
+    Pair dy = pair_rand(s->n, s->cout, ho, wo, -1, 1, ldy);
+    Pair dx = pair_new(s->n, s->cin, s->h, s->w, DT_F32);
+    Pair dw = pair_new(s->cout, s->cin, s->k, s->k, DT_F32);
+    Pair db = pair_new(1, s->cout, 1, 1, DT_F32);
+    char what[160];
+    snprintf(what, sizeof what, "conv (%d,%d,%d,%d)->%d k%d s%d p%d bias%d x:%s dy:%s alg %d",
+             s->n, s->cin, s->h, s->w, s->cout, s->k, s->stride, s->pad, s->bias, lname(lx),
+             lname(ldy), ((CpuCtx *)C.ctx)->conv_alg);
+    char msg[256];
+
+    CHECK_OK(R.ops->conv2d_forward(R.ctx, &dr, &x.r, &w.r, s->bias ? &b.r : NULL, &y.r));
+    CHECK_OK(C.ops->conv2d_forward(C.ctx, dc, &x.c, &w.c, s->bias ? &b.c : NULL, &y.c));
+    snprintf(msg, sizeof msg, "%s forward", what);
+    COMPARE(msg, &y, TOL_SUM);
+
+    CHECK_OK(R.ops->conv2d_backward_data(R.ctx, &dr, &dy.r, &w.r, &dx.r));
+    CHECK_OK(C.ops->conv2d_backward_data(C.ctx, dc, &dy.c, &w.c, &dx.c));
+    snprintf(msg, sizeof msg, "%s backward data", what);
+    COMPARE(msg, &dx, TOL_SUM);
+
+    CHECK_OK(R.ops->conv2d_backward_filter(R.ctx, &dr, &x.r, &dy.r, &dw.r, s->bias ? &db.r : NULL));
+    CHECK_OK(C.ops->conv2d_backward_filter(C.ctx, dc, &x.c, &dy.c, &dw.c, s->bias ? &db.c : NULL));
+    snprintf(msg, sizeof msg, "%s backward weights", what);
+    COMPARE(msg, &dw, TOL_SUM);
+    if (s->bias) {
+        snprintf(msg, sizeof msg, "%s backward bias", what);
+        COMPARE(msg, &db, TOL_SUM);
+    }
+    Pair *all[] = {&x, &w, &b, &y, &dy, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+}
+
+static void test_conv(int alg) {
+    ((CpuCtx *)C.ctx)->conv_alg = alg;
+    static const ConvShape shapes[] = {
+        {2, 3, 32, 32, 16, 3, 1, 1, 0},    /* CIFAR stem */
+        {1, 16, 9, 7, 16, 3, 1, 1, 1},     /* batch 1, odd sizes, bias */
+        {3, 16, 8, 8, 32, 3, 2, 1, 0},     /* downsampling 3x3 */
+        {3, 16, 9, 9, 32, 1, 2, 0, 0},     /* 1x1 projection, odd input */
+        {2, 5, 11, 11, 7, 3, 2, 1, 1},     /* odd channels, plain layouts only */
+        {2, 3, 23, 23, 16, 7, 2, 3, 0},    /* ImageNet-style stem */
+        {2, 32, 6, 6, 24, 3, 1, 1, 0},     /* blocked in, plain out */
+        {4, 24, 5, 5, 32, 3, 1, 0, 1},     /* plain in, blocked out, no padding */
+        {2, 64, 4, 4, 64, 3, 1, 1, 0},     /* a resnet20 stage-3 block at small batch */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const ConvShape *s = &shapes[i];
+        int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+        int wo = conv_out_size(s->w, s->k, s->stride, s->pad);
+        for (int lx = 0; lx < layout_count(s->cin, s->h, s->w); lx++)
+            for (int ldy = 0; ldy < layout_count(s->cout, ho, wo); ldy++) {
+                ConvDesc d = {0};
+                conv_case(s, lx, ldy, &d);
+                /* the same descriptor again with another batch rebuilds its plan */
+                ConvShape t = *s;
+                t.n = s->n + 2;
+                conv_case(&t, lx, ldy, &d);
+                C.ops->plan_free(C.ctx, d.plan);
+            }
+    }
+    C.ops->plan_free(C.ctx, NULL);
+    ((CpuCtx *)C.ctx)->conv_alg = CPU_CONV_DIRECT;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy) {
+    char what[128], msg[256];
+    snprintf(what, sizeof what, "batchnorm (%d,%d,%d,%d) mean %g x:%s dy:%s", n, c, h, w,
+             (double)offset, lname(lx), lname(ldy));
+    Pair x = pair_rand(n, c, h, w, offset - 2, offset + 3, lx);
+    Pair g = pair_rand(1, c, 1, 1, 0.5f, 1.5f, CPU_LAYOUT_NCHW);
+    Pair be = pair_rand(1, c, 1, 1, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
+    Pair rm = pair_rand(1, c, 1, 1, -0.1f, 0.1f, CPU_LAYOUT_NCHW);
+    Pair rv = pair_rand(1, c, 1, 1, 0.9f, 1.1f, CPU_LAYOUT_NCHW);
+    Pair y = pair_new(n, c, h, w, DT_F32), sm = pair_new(1, c, 1, 1, DT_F32);
+    Pair si = pair_new(1, c, 1, 1, DT_F32);
+    CHECK_OK(R.ops->batchnorm_forward_train(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 0.1f, 1e-5f,
+                                            &y.r, &sm.r, &si.r));
+    CHECK_OK(C.ops->batchnorm_forward_train(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 0.1f, 1e-5f,
+                                            &y.c, &sm.c, &si.c));
+    snprintf(msg, sizeof msg, "%s train y", what);
+    COMPARE(msg, &y, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s save_mean", what);
+    COMPARE(msg, &sm, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s save_invstd", what);
+    COMPARE(msg, &si, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s running_mean", what);
+    COMPARE(msg, &rm, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s running_var", what);
+    COMPARE(msg, &rv, TOL_SUM);
+
+    CHECK_OK(R.ops->batchnorm_forward_infer(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 1e-5f, &y.r));
+    CHECK_OK(C.ops->batchnorm_forward_infer(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 1e-5f, &y.c));
+    snprintf(msg, sizeof msg, "%s infer y", what);
+    COMPARE(msg, &y, TOL_SUM);
+
+    Pair dy = pair_rand(n, c, h, w, -1, 1, ldy);
+    Pair dx = pair_new(n, c, h, w, DT_F32), dg = pair_new(1, c, 1, 1, DT_F32);
+    Pair db = pair_new(1, c, 1, 1, DT_F32);
+    CHECK_OK(R.ops->batchnorm_backward(R.ctx, &x.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r, &dg.r,
+                                       &db.r));
+    CHECK_OK(C.ops->batchnorm_backward(C.ctx, &x.c, &dy.c, &g.c, &sm.c, &si.c, &dx.c, &dg.c,
+                                       &db.c));
+    snprintf(msg, sizeof msg, "%s dx", what);
+    COMPARE(msg, &dx, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s dgamma", what);
+    COMPARE(msg, &dg, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s dbeta", what);
+    COMPARE(msg, &db, TOL_SUM);
+    Pair *all[] = {&x, &g, &be, &rm, &rv, &y, &sm, &si, &dy, &dx, &dg, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+}
+
+static void test_batchnorm(void) {
+    static const int shapes[][5] = {
+        /* n, c, h, w, offset */
+        {1, 16, 5, 3, 0}, {4, 32, 8, 8, 0}, {3, 5, 7, 7, 0}, {2, 24, 1, 1, 0},
+        {2, 16, 4, 4, 50}, {1, 3, 33, 17, 0}, {8, 64, 8, 8, 1},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *s = shapes[i];
+        int nl = layout_count(s[1], s[2], s[3]);
+        for (int lx = 0; lx < nl; lx++)
+            for (int ldy = 0; ldy < nl; ldy++) bn_case(s[0], s[1], s[2], s[3], (float)s[4], lx, ldy);
+    }
+    /* one value per channel cannot be normalized in training */
+    Tensor x = t_new(&C, 1, 16, 1, 1, DT_F32), p = t_new(&C, 1, 16, 1, 1, DT_F32);
+    CHECK(C.ops->batchnorm_forward_train(C.ctx, &x, &p, &p, &p, &p, 0.1f, 1e-5f, &x, &p, &p) ==
+          ST_ERR_ARG);
+    t_free(&C, &x);
+    t_free(&C, &p);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void eltwise_case(int n, int c, int h, int w, int la, int lb) {
+    char what[128], msg[256];
+    snprintf(what, sizeof what, "(%d,%d,%d,%d) a:%s b:%s", n, c, h, w, lname(la), lname(lb));
+    Pair a = pair_rand(n, c, h, w, -1, 1, la), b = pair_rand(n, c, h, w, -1, 1, lb);
+    Pair y = pair_new(n, c, h, w, DT_F32);
+
+    CHECK_OK(R.ops->relu_forward(R.ctx, &a.r, &y.r));
+    CHECK_OK(C.ops->relu_forward(C.ctx, &a.c, &y.c));
+    snprintf(msg, sizeof msg, "relu %s", what);
+    COMPARE(msg, &y, 0);
+    CHECK_OK(R.ops->relu_backward(R.ctx, &y.r, &b.r, &a.r));
+    CHECK_OK(C.ops->relu_backward(C.ctx, &y.c, &b.c, &a.c));
+    snprintf(msg, sizeof msg, "relu backward %s", what);
+    COMPARE(msg, &a, 0);
+    /* in place: y = relu(y), dx = dy */
+    CHECK_OK(R.ops->relu_forward(R.ctx, &b.r, &b.r));
+    CHECK_OK(C.ops->relu_forward(C.ctx, &b.c, &b.c));
+    snprintf(msg, sizeof msg, "relu in place %s", what);
+    COMPARE(msg, &b, 0);
+    CHECK_OK(R.ops->relu_backward(R.ctx, &y.r, &a.r, &a.r));
+    CHECK_OK(C.ops->relu_backward(C.ctx, &y.c, &a.c, &a.c));
+    snprintf(msg, sizeof msg, "relu backward in place %s", what);
+    COMPARE(msg, &a, 0);
+
+    pair_free(&a);
+    pair_free(&b);
+    a = pair_rand(n, c, h, w, -1, 1, la);
+    b = pair_rand(n, c, h, w, -1, 1, lb);
+    CHECK_OK(R.ops->add(R.ctx, &a.r, &b.r, &y.r));
+    CHECK_OK(C.ops->add(C.ctx, &a.c, &b.c, &y.c));
+    snprintf(msg, sizeof msg, "add %s", what);
+    COMPARE(msg, &y, 0);
+    CHECK_OK(R.ops->accumulate(R.ctx, &a.r, &b.r));
+    CHECK_OK(C.ops->accumulate(C.ctx, &a.c, &b.c));
+    snprintf(msg, sizeof msg, "accumulate %s", what);
+    COMPARE(msg, &a, 0);
+    CHECK_OK(R.ops->copy(R.ctx, &y.r, &b.r));
+    CHECK_OK(C.ops->copy(C.ctx, &y.c, &b.c));
+    CHECK_OK(R.ops->add(R.ctx, &a.r, &y.r, &y.r));
+    CHECK_OK(C.ops->add(C.ctx, &a.c, &y.c, &y.c));
+    snprintf(msg, sizeof msg, "add into its second input %s", what);
+    COMPARE(msg, &y, 0);
+
+    static const float ps[] = {0.0f, 0.3f, 0.5f, 1.0f};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        for (int per_channel = 0; per_channel < 2; per_channel++) {
+            Pair m = pair_new(n, c, h, w, DT_U8);
+            uint64_t seed = 77 + i * 2 + (uint64_t)per_channel;
+            CHECK_OK(R.ops->dropout_forward(R.ctx, ps[i], per_channel, seed, &a.r, &y.r, &m.r));
+            CHECK_OK(C.ops->dropout_forward(C.ctx, ps[i], per_channel, seed, &a.c, &y.c, &m.c));
+            snprintf(msg, sizeof msg, "dropout p=%g per_channel=%d %s", (double)ps[i],
+                     per_channel, what);
+            COMPARE(msg, &y, 0);
+            COMPARE(msg, &m, 0);
+            CHECK_OK(R.ops->dropout_backward(R.ctx, ps[i], &m.r, &b.r, &y.r));
+            CHECK_OK(C.ops->dropout_backward(C.ctx, ps[i], &m.c, &b.c, &y.c));
+            snprintf(msg, sizeof msg, "dropout backward p=%g per_channel=%d %s", (double)ps[i],
+                     per_channel, what);
+            COMPARE(msg, &y, 0);
+            pair_free(&m);
+        }
+    pair_free(&a);
+    pair_free(&b);
+    pair_free(&y);
+}
+
+static void pad_case(int n, int cin, int cout, int h, int w, int stride, int lx, int ldy) {
+    char what[128];
+    snprintf(what, sizeof what, "pad_channels (%d,%d,%d,%d)->%d s%d x:%s dy:%s", n, cin, h, w,
+             cout, stride, lname(lx), lname(ldy));
+    int ho = (h + stride - 1) / stride, wo = (w + stride - 1) / stride;
+    Pair x = pair_rand(n, cin, h, w, -1, 1, lx), y = pair_new(n, cout, ho, wo, DT_F32);
+    CHECK_OK(R.ops->pad_channels_forward(R.ctx, stride, &x.r, &y.r));
+    CHECK_OK(C.ops->pad_channels_forward(C.ctx, stride, &x.c, &y.c));
+    COMPARE(what, &y, 0);
+    Pair dy = pair_rand(n, cout, ho, wo, -1, 1, ldy);
+    CHECK_OK(R.ops->pad_channels_backward(R.ctx, stride, &dy.r, &x.r));
+    CHECK_OK(C.ops->pad_channels_backward(C.ctx, stride, &dy.c, &x.c));
+    COMPARE(what, &x, 0);
+    pair_free(&x);
+    pair_free(&y);
+    pair_free(&dy);
+}
+
+static void test_eltwise(void) {
+    static const int shapes[][4] = {{2, 16, 8, 8}, {1, 5, 3, 7}, {3, 32, 5, 5}, {2, 48, 1, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *s = shapes[i];
+        int nl = layout_count(s[1], s[2], s[3]);
+        for (int la = 0; la < nl; la++)
+            for (int lb = 0; lb < nl; lb++) eltwise_case(s[0], s[1], s[2], s[3], la, lb);
+    }
+    for (int lx = 0; lx < 2; lx++)
+        for (int ldy = 0; ldy < 2; ldy++) {
+            pad_case(2, 16, 32, 9, 7, 2, lx, ldy);
+            pad_case(1, 16, 48, 4, 4, 1, lx, ldy);
+        }
+    pad_case(3, 5, 9, 5, 6, 2, 0, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void pool_case(PoolKind kind, int k, int stride, int pad, int n, int c, int h, int w,
+                      int lx, int ldy, int ties) {
+    PoolDesc dr = {.kind = kind, .k = k, .stride = stride, .pad = pad}, dc = dr;
+    int ho = conv_out_size(h, k, stride, pad), wo = conv_out_size(w, k, stride, pad);
+    char what[160], msg[256];
+    snprintf(what, sizeof what, "%s pool k%d s%d p%d (%d,%d,%d,%d)%s x:%s dy:%s",
+             kind == POOL_MAX ? "max" : "avg", k, stride, pad, n, c, h, w, ties ? " ties" : "",
+             lname(lx), lname(ldy));
+    Pair x = pair_rand(n, c, h, w, -1, 1, lx);
+    if (ties) {   /* few distinct values, so windows hold equal maxima */
+        float *hx = t_host(&R, &x.r);
+        for (size_t i = 0; i < tensor_numel(&x.r); i++) hx[i] = (float)(int)(hx[i] * 2.0f);
+        CHECK_OK(R.ops->upload(R.ctx, &x.r, hx));
+        CHECK_OK(C.ops->upload(C.ctx, &x.c, hx));
+        pair_layout(&x, lx);
+        free(hx);
+    }
+    Pair y = pair_new(n, c, ho, wo, DT_F32), idx = pair_new(n, c, ho, wo, DT_I32);
+    CHECK_OK(R.ops->pool2d_forward(R.ctx, &dr, &x.r, &y.r, kind == POOL_MAX ? &idx.r : NULL));
+    CHECK_OK(C.ops->pool2d_forward(C.ctx, &dc, &x.c, &y.c, kind == POOL_MAX ? &idx.c : NULL));
+    snprintf(msg, sizeof msg, "%s forward", what);
+    COMPARE(msg, &y, kind == POOL_MAX ? 0 : TOL_AVG);
+    if (kind == POOL_MAX) {
+        snprintf(msg, sizeof msg, "%s idx", what);
+        COMPARE(msg, &idx, 0);
+    }
+    Pair dy = pair_rand(n, c, ho, wo, -1, 1, ldy), dx = pair_new(n, c, h, w, DT_F32);
+    CHECK_OK(R.ops->pool2d_backward(R.ctx, &dr, &x.r, &y.r, &idx.r, &dy.r, &dx.r));
+    CHECK_OK(C.ops->pool2d_backward(C.ctx, &dc, &x.c, &y.c, &idx.c, &dy.c, &dx.c));
+    snprintf(msg, sizeof msg, "%s backward", what);
+    COMPARE(msg, &dx, TOL_AVG);
+    Pair *all[] = {&x, &y, &idx, &dy, &dx};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+    C.ops->plan_free(C.ctx, dc.plan);
+}
+
+static void test_pool(void) {
+    for (int lx = 0; lx < 2; lx++)
+        for (int ldy = 0; ldy < 2; ldy++) {
+            pool_case(POOL_MAX, 3, 2, 1, 2, 16, 9, 9, lx, ldy, 0);
+            pool_case(POOL_MAX, 3, 2, 1, 2, 16, 9, 9, lx, ldy, 1);
+            pool_case(POOL_MAX, 4, 1, 0, 2, 32, 4, 4, lx, 0, 0);      /* CIFAR-100 head -> 1x1 */
+            pool_case(POOL_AVG, 3, 1, 1, 2, 16, 5, 5, lx, ldy, 0);
+            pool_case(POOL_AVG, 8, 1, 0, 3, 64, 8, 8, lx, 0, 0);      /* global average */
+        }
+    pool_case(POOL_MAX, 2, 2, 0, 1, 5, 6, 7, 0, 0, 1);
+    pool_case(POOL_AVG, 7, 1, 0, 2, 10, 7, 7, 0, 0, 0);
+    pool_case(POOL_AVG, 2, 2, 0, 1, 3, 5, 5, 0, 0, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void linear_case(int n, int c, int h, int w, int m, int bias, int want_dx, int lx) {
+    char what[128], msg[256];
+    snprintf(what, sizeof what, "linear (%d,%d,%d,%d)->%d bias%d dx%d x:%s", n, c, h, w, m, bias,
+             want_dx, lname(lx));
+    int k = c * h * w;
+    Pair x = pair_rand(n, c, h, w, -1, 1, lx), wt = pair_rand(m, k, 1, 1, -0.3f, 0.3f, 0);
+    Pair b = pair_rand(1, m, 1, 1, -1, 1, 0), y = pair_new(n, m, 1, 1, DT_F32);
+    CHECK_OK(R.ops->linear_forward(R.ctx, &x.r, &wt.r, bias ? &b.r : NULL, &y.r));
+    CHECK_OK(C.ops->linear_forward(C.ctx, &x.c, &wt.c, bias ? &b.c : NULL, &y.c));
+    snprintf(msg, sizeof msg, "%s forward", what);
+    COMPARE(msg, &y, TOL_SUM);
+    Pair dy = pair_rand(n, m, 1, 1, -1, 1, 0), dx = pair_new(n, c, h, w, DT_F32);
+    Pair dw = pair_new(m, k, 1, 1, DT_F32), db = pair_new(1, m, 1, 1, DT_F32);
+    CHECK_OK(R.ops->linear_backward(R.ctx, &x.r, &wt.r, &dy.r, want_dx ? &dx.r : NULL, &dw.r,
+                                    bias ? &db.r : NULL));
+    CHECK_OK(C.ops->linear_backward(C.ctx, &x.c, &wt.c, &dy.c, want_dx ? &dx.c : NULL, &dw.c,
+                                    bias ? &db.c : NULL));
+    if (want_dx) {
+        snprintf(msg, sizeof msg, "%s dx", what);
+        COMPARE(msg, &dx, TOL_SUM);
+    }
+    snprintf(msg, sizeof msg, "%s dw", what);
+    COMPARE(msg, &dw, TOL_SUM);
+    if (bias) {
+        snprintf(msg, sizeof msg, "%s db", what);
+        COMPARE(msg, &db, TOL_SUM);
+    }
+    Pair *all[] = {&x, &wt, &b, &y, &dy, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+}
+
+static void xent_case(int n, int k, float smoothing, int with_grad) {
+    char what[96], msg[256];
+    snprintf(what, sizeof what, "softmax_xent n%d k%d s%g", n, k, (double)smoothing);
+    Pair z = pair_rand(n, k, 1, 1, -8, 8, 0);
+    Pair lab = pair_new(n, 1, 1, 1, DT_I32);
+    int32_t *hl = malloc(sizeof(int32_t) * (size_t)n);
+    if (!hl) exit(1);
+    for (int i = 0; i < n; i++) hl[i] = (int32_t)rng_below(5, 99, (uint64_t)i, (uint32_t)k);
+    CHECK_OK(R.ops->upload(R.ctx, &lab.r, hl));
+    CHECK_OK(C.ops->upload(C.ctx, &lab.c, hl));
+    Pair loss = pair_new(n, 1, 1, 1, DT_F32), pred = pair_new(n, 1, 1, 1, DT_I32);
+    Pair prob = pair_new(n, 1, 1, 1, DT_F32), dz = pair_new(n, k, 1, 1, DT_F32);
+    CHECK_OK(R.ops->softmax_xent(R.ctx, &z.r, &lab.r, smoothing, &loss.r, &pred.r, &prob.r,
+                                 with_grad ? &dz.r : NULL));
+    CHECK_OK(C.ops->softmax_xent(C.ctx, &z.c, &lab.c, smoothing, &loss.c, &pred.c, &prob.c,
+                                 with_grad ? &dz.c : NULL));
+    snprintf(msg, sizeof msg, "%s loss", what);
+    COMPARE(msg, &loss, TOL_AVG);
+    snprintf(msg, sizeof msg, "%s pred", what);
+    COMPARE(msg, &pred, 0);
+    snprintf(msg, sizeof msg, "%s prob", what);
+    COMPARE(msg, &prob, TOL_AVG);
+    if (with_grad) {
+        snprintf(msg, sizeof msg, "%s dlogits", what);
+        COMPARE(msg, &dz, TOL_AVG);
+    }
+    /* a label outside the classes is an error, not a read out of bounds */
+    hl[0] = k;
+    CHECK_OK(C.ops->upload(C.ctx, &lab.c, hl));
+    CHECK(C.ops->softmax_xent(C.ctx, &z.c, &lab.c, smoothing, &loss.c, &pred.c, &prob.c, NULL) ==
+          ST_ERR_ARG);
+    free(hl);
+    Pair *all[] = {&z, &lab, &loss, &pred, &prob, &dz};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+}
+
+static void test_dense(void) {
+    for (int lx = 0; lx < 2; lx++) {
+        linear_case(5, 16, 3, 3, 10, 1, 1, lx);
+        linear_case(1, 32, 2, 2, 7, 0, 0, lx);
+    }
+    linear_case(128, 64, 1, 1, 10, 1, 1, 0);
+    linear_case(3, 5, 1, 1, 100, 1, 1, 0);
+    xent_case(7, 10, 0.0f, 1);
+    xent_case(128, 100, 0.1f, 1);
+    xent_case(1, 3, 0.0f, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_sgd(void) {
+    static const int sizes[] = {5, 40000, 300, 16};
+    enum { P = 4 };
+    static const SgdParams variants[] = {
+        {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f, .first_step = 1},
+        {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f},
+        {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 1e-3f, .nesterov = 1},
+        {.lr = 0.01f, .momentum = 0.5f, .dampening = 0.3f},
+        {.lr = 0.2f, .weight_decay = 1e-4f},
+    };
+    Pair p[P], g[P], m[P];
+    for (int i = 0; i < P; i++) {
+        p[i] = pair_rand(sizes[i], 1, 1, 1, -1, 1, 0);
+        m[i] = pair_rand(sizes[i], 1, 1, 1, -1, 1, 0);
+        g[i] = pair_new(sizes[i], 1, 1, 1, DT_F32);
+    }
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        Tensor *pr[P], *gr[P], *mr[P], *pc[P], *gc[P], *mc[P];
+        for (int i = 0; i < P; i++) {
+            pair_free(&g[i]);
+            g[i] = pair_rand(sizes[i], 1, 1, 1, -1, 1, 0);
+            pr[i] = &p[i].r; gr[i] = &g[i].r; mr[i] = &m[i].r;
+            pc[i] = &p[i].c; gc[i] = &g[i].c; mc[i] = &m[i].c;
+        }
+        CHECK_OK(R.ops->sgd_update(R.ctx, P, pr, gr, mr, &variants[v]));
+        CHECK_OK(C.ops->sgd_update(C.ctx, P, pc, gc, mc, &variants[v]));
+        for (int i = 0; i < P; i++) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "sgd variant %zu param %d", v, i);
+            COMPARE(msg, &p[i], 0);
+            if (variants[v].momentum != 0.0f) COMPARE(msg, &m[i], 0);
+        }
+    }
+    for (int i = 0; i < P; i++) {
+        pair_free(&p[i]);
+        pair_free(&g[i]);
+        pair_free(&m[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_threads(void) {
+    /* one thread and all threads give the same results as the reference */
+    for (int t = 1; t >= 0; t--) {
+        C.ops->set_threads(C.ctx, t);
+        ConvShape s = {4, 16, 8, 8, 16, 3, 1, 1, 0};
+        ConvDesc d = {0};
+        conv_case(&s, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16, &d);
+        C.ops->plan_free(C.ctx, d.plan);
+        bn_case(4, 16, 6, 6, 0, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16);
+    }
+    const char *desc = C.ops->describe(C.ctx);
+    CHECK(strncmp(desc, "cpu: ", 5) == 0);
+    printf("%s\n", desc);
+}
+
+int main(void) {
+    CHECK_OK(backend_reference_create(&R));
+    CHECK_OK(backend_cpu_create(0, &C));
+    if (!C.ops) return check_report("test_cpu_parity");
+    test_memory();
+    test_conv(CPU_CONV_DIRECT);
+    test_conv(CPU_CONV_AUTO);
+    test_conv(CPU_CONV_WINOGRAD);
+    test_batchnorm();
+    test_eltwise();
+    test_pool();
+    test_dense();
+    test_sgd();
+    test_threads();
+    backend_destroy(&C);
+    backend_destroy(&R);
+    return check_report("test_cpu_parity");
+}
