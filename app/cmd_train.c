@@ -69,17 +69,6 @@ static void print_progress_bar(const Snapshot *s) {
     fflush(stderr);
 }
 
-/* Append a log line to run_dir/log.txt (best effort; the run log is informational). */
-static void append_log_file(const char *run_dir, const LogLine *l) {
-    if (!run_dir[0]) return;
-    char path[CONFIG_PATH_LEN + 16];
-    snprintf(path, sizeof path, "%s/log.txt", run_dir);
-    FILE *f = fopen(path, "a");
-    if (!f) return;
-    fprintf(f, "%9.1fs step %ld %s%s\n", l->time_s, l->step, l->is_error ? "ERROR " : "", l->text);
-    fclose(f);
-}
-
 int cmd_train(int argc, char **argv) {
     SetList sets = {0};
     const char *config_path = NULL, *out_dir = NULL, *resume_dir = NULL;
@@ -168,7 +157,6 @@ int cmd_train(int argc, char **argv) {
             const LogLine *l = &snap->log[i];
             if (l->seq <= last_log) continue;
             last_log = l->seq;
-            append_log_file(snap->run_dir, l);
             if (quiet && !l->is_error) continue;
             if (bar_shown) { fputs("\r\033[K", stderr); bar_shown = 0; }
             fprintf(l->is_error ? stderr : stdout, "%s%s\n", l->is_error ? "shortcut: " : "",

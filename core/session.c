@@ -48,6 +48,7 @@ struct Session {
     double loss_ema_weight;
     double last_save_time;
     uint64_t log_seq;
+    FILE *log_file;             /* run_dir/log.txt, appended; NULL without a run dir */
 };
 
 static double now_s(void) {
@@ -89,6 +90,13 @@ static void work_log(Session *s, int is_error, const char *fmt, ...) {
     vsnprintf(l->text, sizeof l->text, fmt, ap);
     va_end(ap);
     if (is_error) snprintf(w->last_error, sizeof w->last_error, "%s", l->text);
+    if (s->log_file) {
+        /* Best effort: the run log is for people; training does not stop when it cannot be
+         * written. */
+        fprintf(s->log_file, "%9.1fs step %ld %s%s\n", l->time_s, l->step,
+                is_error ? "ERROR " : "", l->text);
+        fflush(s->log_file);
+    }
 }
 
 static void publish(Session *s) {
@@ -272,8 +280,11 @@ static void run_one_step(Session *s, Trainer *t, RunState *state) {
             work_log(s, 1, "end of epoch %d: %s", t->epoch, status_message());
             *state = RUN_ERROR;
         } else {
-            if (t->run_dir[0] && t->last_checkpoint_step == t->global_step)
+            if (t->run_dir[0] && t->last_checkpoint_step == t->global_step) {
                 s->last_save_time = now_s();
+                work_log(s, 0, "checkpoint saved to %s (epoch %d, step %ld)", t->run_dir,
+                         t->epoch, t->global_step);
+            }
             if (t->last_test_acc >= 0)
                 work_log(s, 0, "epoch %d/%d: train loss %.4f acc %.2f%%, test acc %.2f%%", t->epoch,
                          t->cfg.train.epochs, train_loss, 100 * train_acc, 100 * t->last_test_acc);
@@ -311,10 +322,18 @@ static void *worker_main(void *arg) {
         pthread_mutex_unlock(&s->mu);
         return NULL;
     }
+    if (t->run_dir[0]) {
+        char path[CONFIG_PATH_LEN + 16];
+        snprintf(path, sizeof path, "%s/log.txt", t->run_dir);
+        s->log_file = fopen(path, "a");
+        if (!s->log_file) work_log(s, 1, "%s: cannot write the run log; continuing without it", path);
+    }
     snprintf(s->work.device, sizeof s->work.device, "%s", t->device_line);
     snprintf(s->work.run_dir, sizeof s->work.run_dir, "%s", t->run_dir);
     s->work.num_params = model_num_trainable(t->model);
-    if (t->backend_fell_back) work_log(s, 0, "no usable CUDA device: training on the CPU");
+    if (t->backend_fell_back)
+        work_log(s, 0, "device auto: no usable CUDA device (%s); training on the CPU",
+                 t->fallback_reason);
     work_log(s, 0, "%s", t->device_line);
     if (t->global_step > 0)
         work_log(s, 0, "resumed %s at epoch %d, step %ld", t->run_dir, t->epoch, t->global_step);
@@ -341,6 +360,8 @@ static void *worker_main(void *arg) {
     s->work.state = state == RUN_ERROR ? RUN_ERROR : (stop ? RUN_STOPPED : state);
     sync_position(s, t);
     trainer_destroy(t);
+    if (s->log_file) fclose(s->log_file);
+    s->log_file = NULL;
     publish(s);
     pthread_mutex_lock(&s->mu);
     s->finished = 1;

@@ -132,10 +132,16 @@ static Status open_loader(Trainer *t) {
     return ST_OK;
 }
 
+/* The CPU backends compute in fp32; a bf16/fp16 request is kept in the config (it applies on a
+ * GPU) and the device line says what actually runs. */
 static void describe_device(Trainer *t) {
-    const char *prec = "fp32";
-    snprintf(t->device_line, sizeof t->device_line, "%s, %s", t->backend.ops->describe(t->backend.ctx),
-             prec);
+    Precision p = t->cfg.train.precision;
+    char extra[96] = "";
+    if ((p == PRECISION_BF16 || p == PRECISION_FP16) && strcmp(t->backend.ops->name, "cuda") != 0)
+        snprintf(extra, sizeof extra, " (precision %s needs the CUDA backend; computing in fp32)",
+                 config_precision_name(p));
+    snprintf(t->device_line, sizeof t->device_line, "%s, fp32%s",
+             t->backend.ops->describe(t->backend.ctx), extra);
 }
 
 /* Everything except the weights and the optimizer position: backend, data, model (freshly
@@ -143,10 +149,8 @@ static void describe_device(Trainer *t) {
 static Status build(Trainer *t) {
     TRY(backend_create(t->cfg.train.device, t->cfg.train.threads, &t->backend,
                        &t->backend_fell_back));
-    if (t->cfg.train.precision == PRECISION_BF16 || t->cfg.train.precision == PRECISION_FP16) {
-        /* The CPU backends compute in fp32 only (yet); the config keeps what the user asked
-         * for and the status line says what runs. */
-    }
+    if (t->backend_fell_back)
+        snprintf(t->fallback_reason, sizeof t->fallback_reason, "%s", status_message());
     describe_device(t);
     TRY(dataset_load_splits(&t->cfg, &t->data));
     if (t->data.train.count == 0)

@@ -42,6 +42,7 @@ typedef struct Trainer {
     char run_dir[CONFIG_PATH_LEN]; /* "" = do not write anything */
     Backend backend;
     int backend_fell_back;      /* device auto wanted cuda and fell back */
+    char fallback_reason[200];  /* why CUDA was not used (when backend_fell_back) */
     char device_line[160];      /* "cpu: ..., fp32" for status lines */
     DataSplits data;
     Loader *loader;
