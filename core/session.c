@@ -39,6 +39,7 @@ struct Session {
     Command queue[QUEUE_CAP];
     int q_head, q_len;
     int finished;
+    int interrupt;              /* CMD_CANCEL or CMD_STOP posted: a running LR finder ends */
 
     Snapshot snap;              /* published; guarded by mu */
     Snapshot work;              /* worker's copy; only the worker touches it */
@@ -111,7 +112,8 @@ static void history_push(Snapshot *w, const StepResult *r, double ips) {
     /* Thin by two when full: keep every other point and double the stride, so the whole run
      * stays visible at a bounded cost. */
     if (w->hist_stride <= 0) w->hist_stride = 1;
-    if (w->global_step % w->hist_stride != 0) return;
+    if (w->hist_len == 0) w->hist_step0 = w->global_step;
+    if ((w->global_step - w->hist_step0) % w->hist_stride != 0) return;
     if (w->hist_len == SESSION_HISTORY) {
         for (int i = 0; i < SESSION_HISTORY / 2; i++) {
             w->hist_loss[i] = w->hist_loss[2 * i];
@@ -121,7 +123,7 @@ static void history_push(Snapshot *w, const StepResult *r, double ips) {
         }
         w->hist_len = SESSION_HISTORY / 2;
         w->hist_stride *= 2;
-        if (w->global_step % w->hist_stride != 0) return;
+        if ((w->global_step - w->hist_step0) % w->hist_stride != 0) return;
     }
     w->hist_loss[w->hist_len] = (float)r->loss;
     w->hist_acc[w->hist_len] = (float)r->accuracy;
@@ -207,29 +209,257 @@ static void eval_now(Session *s, Trainer *t) {
     eval_result_free(&r);
 }
 
+static void add_marker(Session *s, long step, const char *label) {
+    Snapshot *w = &s->work;
+    if (w->mark_len == SESSION_MARKS) {
+        memmove(&w->marks[0], &w->marks[1], sizeof(Marker) * (SESSION_MARKS - 1));
+        w->mark_len--;
+    }
+    Marker *m = &w->marks[w->mark_len++];
+    m->step = step;
+    snprintf(m->label, sizeof m->label, "%s", label);
+}
+
+/* Split "key=value" lines in place; empty lines are skipped. */
+static int split_lines(char *buf, const char **items, int max) {
+    int n = 0;
+    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line && n < max;
+         line = strtok_r(NULL, "\n", &save))
+        if (*line) items[n++] = line;
+    return n;
+}
+
+/* "lr=0.02" for one key, "schedule" for a schedule edit, "lr=0.02 +2" for more. */
+static void edit_label(const char *const *items, int n, char *out, size_t len) {
+    int all_schedule = n > 0;
+    for (int i = 0; i < n; i++)
+        all_schedule &= strncmp(items[i], "train.schedule.", 15) == 0 ||
+                        strncmp(items[i], "train.schedule=", 15) == 0 ||
+                        strncmp(items[i], "train.lr=", 9) == 0;
+    if (n == 0) { snprintf(out, len, "edit"); return; }
+    if (all_schedule && n > 1) { snprintf(out, len, "schedule"); return; }
+    const char *eq = strchr(items[0], '=');
+    size_t keylen = eq ? (size_t)(eq - items[0]) : strlen(items[0]);
+    const char *tail = items[0];
+    for (size_t i = 0; i < keylen; i++)
+        if (items[0][i] == '.') tail = items[0] + i + 1;
+    if (n == 1) snprintf(out, len, "%s", tail);
+    else snprintf(out, len, "%s +%d", tail, n - 1);
+}
+
+static void rebuild_now(Session *s, Trainer *t, const char *text) {
+    char buf[SET_TEXT_LEN];
+    snprintf(buf, sizeof buf, "%s", text);
+    const char *items[64];
+    int n = split_lines(buf, items, 64);
+    char what[SET_TEXT_LEN];
+    what[0] = 0;
+    for (int i = 0; i < n; i++) {
+        size_t used = strlen(what);
+        snprintf(what + used, sizeof what - used, "%s%s", i ? ", " : "", items[i]);
+    }
+    RebuildResult r;
+    Status st = trainer_rebuild(t, items, n, &r);
+    if (st != ST_OK) {
+        work_log(s, 1, "rebuild refused: %s", status_message());
+        return;
+    }
+    s->work.num_params = r.params;
+    s->work.rebuild_carried = r.carried;
+    s->work.rebuild_total = r.total;
+    work_log(s, 0, "rebuilt the model (%s) (from step %ld): carried %d of %d tensors whose name "
+             "and shape match; %lld parameters", what, t->global_step, r.carried, r.total,
+             r.params);
+    add_marker(s, t->global_step, "rebuild");
+}
+
+typedef struct FinderProgress {
+    Session *s;
+} FinderProgress;
+
+static int finder_point(void *user, int i, double lr, double loss, double smooth) {
+    Session *s = ((FinderProgress *)user)->s;
+    Snapshot *w = &s->work;
+    if (i < SESSION_LRF_MAX) {
+        w->lrf_lr[i] = (float)lr;
+        w->lrf_loss[i] = (float)loss;
+        w->lrf_smooth[i] = (float)smooth;
+        w->lrf_len = i + 1;
+    }
+    publish(s);
+    pthread_mutex_lock(&s->mu);
+    int stop = s->interrupt;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+/* "start=1e-7 end=10 steps=100 diverge=4", any subset, any order. */
+static Status parse_finder_options(const char *text, LrFindOptions *o) {
+    o->start_lr = 1e-7;
+    o->end_lr = 10;
+    o->steps = 100;
+    o->diverge = 4;
+    char buf[SET_TEXT_LEN];
+    snprintf(buf, sizeof buf, "%s", text ? text : "");
+    for (char *save = NULL, *tok = strtok_r(buf, " \n", &save); tok;
+         tok = strtok_r(NULL, " \n", &save)) {
+        char *eq = strchr(tok, '=');
+        char *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (!eq || end == eq + 1 || *end || !isfinite(v))
+            return status_fail(ST_ERR_ARG, "lr finder: cannot read '%s' (expected start=, end=, "
+                               "steps= or diverge= with a number)", tok);
+        *eq = 0;
+        if (!strcmp(tok, "start")) o->start_lr = v;
+        else if (!strcmp(tok, "end")) o->end_lr = v;
+        else if (!strcmp(tok, "steps")) o->steps = (int)v;
+        else if (!strcmp(tok, "diverge")) o->diverge = v;
+        else return status_fail(ST_ERR_ARG, "lr finder: unknown option '%s'", tok);
+    }
+    if (o->steps > SESSION_LRF_MAX)
+        return status_fail(ST_ERR_ARG, "lr finder: at most %d steps (got %d)", SESSION_LRF_MAX,
+                           o->steps);
+    return ST_OK;
+}
+
+static void lr_find_now(Session *s, Trainer *t, const char *text) {
+    Snapshot *w = &s->work;
+    LrFindOptions o;
+    Status st = parse_finder_options(text, &o);
+    w->lrf_len = 0;
+    w->lrf_suggested = w->lrf_steepest = w->lrf_min_loss_lr = 0;
+    if (st != ST_OK) {
+        w->lrf_state = LRF_FAILED;
+        work_log(s, 1, "%s", status_message());
+        return;
+    }
+    w->lrf_state = LRF_RUNNING;
+    w->lrf_steps = o.steps;
+    work_log(s, 0, "lr finder: %d steps, lr %.3g to %.3g, on a copy of the weights (the run "
+             "waits)", o.steps, o.start_lr, o.end_lr);
+    publish(s);
+    FinderProgress fp = {s};
+    LrFindResult r;
+    st = trainer_lr_find(t, &o, finder_point, &fp, &r);
+    if (st != ST_OK) {
+        w->lrf_state = LRF_FAILED;
+        work_log(s, 1, "lr finder failed: %s", status_message());
+        return;
+    }
+    w->lrf_suggested = r.suggested_lr;
+    w->lrf_steepest = r.steepest_lr;
+    w->lrf_min_loss_lr = r.min_loss_lr;
+    if (r.cancelled) {
+        w->lrf_state = LRF_CANCELLED;
+        work_log(s, 0, "lr finder cancelled after %d steps", r.steps_done);
+    } else if (r.suggested_lr > 0) {
+        w->lrf_state = LRF_DONE;
+        work_log(s, 0, "lr finder: %d steps%s; suggested lr %.3g (lowest loss at %.3g, steepest "
+                 "fall at %.3g)", r.steps_done, r.diverged ? " (stopped: loss diverged)" : "",
+                 r.suggested_lr, r.min_loss_lr, r.steepest_lr);
+    } else {
+        w->lrf_state = LRF_DONE;
+        work_log(s, 0, "lr finder: %d steps, too few for a suggestion; widen the range",
+                 r.steps_done);
+    }
+}
+
+static void reset_run_view(Session *s, Trainer *t) {
+    Snapshot *w = &s->work;
+    w->hist_len = 0;
+    w->hist_stride = 1;
+    w->hist_step0 = 0;
+    w->ep_len = 0;
+    w->mark_len = 0;
+    w->loss = w->accuracy = w->loss_smooth = w->images_per_s = 0;
+    w->rebuild_carried = w->rebuild_total = 0;
+    w->last_error[0] = 0;
+    w->last_status = ST_OK;
+    w->run_id++;
+    s->ips_ema = s->loss_ema = s->loss_ema_weight = 0;
+    s->last_save_time = 0;
+    snprintf(w->run_dir, sizeof w->run_dir, "%s", t->run_dir);
+    snprintf(w->device, sizeof w->device, "%s", t->device_line);
+    w->num_params = model_num_trainable(t->model);
+}
+
+static void open_run_log(Session *s, const Trainer *t) {
+    if (!t->run_dir[0]) return;
+    char path[CONFIG_PATH_LEN + 16];
+    snprintf(path, sizeof path, "%s/log.txt", t->run_dir);
+    s->log_file = fopen(path, "a");
+    if (!s->log_file) work_log(s, 1, "%s: cannot write the run log; continuing without it", path);
+}
+
+/* A new run from fresh weights with the current config. The new trainer is built before the old
+ * one goes, so a failure (no space for the new directory) leaves the old run as it was. */
+static void restart_now(Session *s, Trainer **tp, const char *dir, RunState *state) {
+    Trainer *old = *tp;
+    if (old->run_dir[0] && !dir[0]) {
+        work_log(s, 1, "restart refused: needs a new run directory (the current one is kept)");
+        return;
+    }
+    if (old->run_dir[0] && !strcmp(dir, old->run_dir)) {
+        work_log(s, 1, "restart refused: %s is the current run; give a new directory", dir);
+        return;
+    }
+    if (*state != RUN_ERROR && old->global_step != old->last_checkpoint_step) save_now(s, old);
+    Config cfg = old->cfg;
+    Trainer *nt;
+    Status st = trainer_create(&cfg, dir[0] ? dir : NULL, &nt);
+    if (st != ST_OK) {
+        work_log(s, 1, "restart failed: %s", status_message());
+        return;
+    }
+    char old_dir[CONFIG_PATH_LEN];
+    snprintf(old_dir, sizeof old_dir, "%s", old->run_dir);
+    trainer_destroy(old);
+    *tp = nt;
+    if (s->log_file) fclose(s->log_file);
+    s->log_file = NULL;
+    reset_run_view(s, nt);
+    open_run_log(s, nt);
+    if (old_dir[0])
+        work_log(s, 0, "restarted from fresh weights in %s (the previous run is saved in %s)",
+                 nt->run_dir, old_dir);
+    else
+        work_log(s, 0, "restarted from fresh weights");
+    add_marker(s, 0, "restart");
+    *state = trainer_done(nt) ? RUN_FINISHED : RUN_RUNNING;
+}
+
 /* Apply one command. Returns 1 when the worker should end. */
-static int apply_command(Session *s, Trainer *t, const Command *c, RunState *state,
+static int apply_command(Session *s, Trainer **tp, const Command *c, RunState *state,
                          int *single_step) {
+    Trainer *t = *tp;
     switch (c->kind) {
     case CMD_SET: {
-        /* Split the text into lines; each is one "key=value". */
         char buf[SET_TEXT_LEN];
         snprintf(buf, sizeof buf, "%s", c->text);
         const char *items[64];
-        int n = 0;
-        for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line && n < 64;
-             line = strtok_r(NULL, "\n", &save))
-            if (*line) items[n++] = line;
+        int n = split_lines(buf, items, 64);
         Status st = trainer_apply_edit(t, items, n);
         if (st != ST_OK) {
             work_log(s, 1, "edit refused: %s", status_message());
         } else {
             for (int i = 0; i < n; i++)
                 work_log(s, 0, "set %s (from step %ld)", items[i], t->global_step);
+            char label[40];
+            edit_label(items, n, label, sizeof label);
+            add_marker(s, t->global_step, label);
             if (*state == RUN_FINISHED && !trainer_done(t)) *state = RUN_PAUSED;
+            if (*state == RUN_PAUSED && trainer_done(t)) *state = RUN_FINISHED;
         }
         return 0;
     }
+    case CMD_REBUILD: rebuild_now(s, t, c->text); return 0;
+    case CMD_LR_FIND: lr_find_now(s, t, c->text); return 0;
+    case CMD_CANCEL:
+        pthread_mutex_lock(&s->mu);
+        s->interrupt = 0;
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    case CMD_RESTART: restart_now(s, tp, c->text, state); return 0;
     case CMD_PAUSE:
         if (*state == RUN_RUNNING) { *state = RUN_PAUSED; work_log(s, 0, "paused"); }
         return 0;
@@ -322,12 +552,7 @@ static void *worker_main(void *arg) {
         pthread_mutex_unlock(&s->mu);
         return NULL;
     }
-    if (t->run_dir[0]) {
-        char path[CONFIG_PATH_LEN + 16];
-        snprintf(path, sizeof path, "%s/log.txt", t->run_dir);
-        s->log_file = fopen(path, "a");
-        if (!s->log_file) work_log(s, 1, "%s: cannot write the run log; continuing without it", path);
-    }
+    open_run_log(s, t);
     snprintf(s->work.device, sizeof s->work.device, "%s", t->device_line);
     snprintf(s->work.run_dir, sizeof s->work.run_dir, "%s", t->run_dir);
     s->work.num_params = model_num_trainable(t->model);
@@ -343,7 +568,7 @@ static void *worker_main(void *arg) {
     for (;;) {
         int single_step = 0;
         Command c;
-        while (!stop && queue_pop(s, &c)) stop = apply_command(s, t, &c, &state, &single_step);
+        while (!stop && queue_pop(s, &c)) stop = apply_command(s, &t, &c, &state, &single_step);
         if (stop) break;
         if ((state == RUN_RUNNING || single_step) && !trainer_done(t)) run_one_step(s, t, &state);
         if (state == RUN_RUNNING && trainer_done(t)) state = RUN_FINISHED;
@@ -411,16 +636,19 @@ Status session_start(const SessionOptions *opt, Session **out) {
     return ST_OK;
 }
 
-void session_post(Session *s, CommandKind kind, const char *text) {
+int session_post(Session *s, CommandKind kind, const char *text) {
     pthread_mutex_lock(&s->mu);
-    if (s->q_len < QUEUE_CAP) {
+    int posted = s->q_len < QUEUE_CAP;
+    if (posted) {
         Command *c = &s->queue[(s->q_head + s->q_len) % QUEUE_CAP];
         c->kind = kind;
         snprintf(c->text, sizeof c->text, "%s", text ? text : "");
         s->q_len++;
     }
+    if (kind == CMD_CANCEL || kind == CMD_STOP) s->interrupt = 1;
     pthread_cond_signal(&s->cmd_cond);
     pthread_mutex_unlock(&s->mu);
+    return posted;
 }
 
 void session_snapshot(Session *s, Snapshot *out) {

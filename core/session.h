@@ -17,6 +17,8 @@
 #define SESSION_EPOCHS 1024    /* per-epoch points kept */
 #define SESSION_LOG 64         /* log lines kept */
 #define SESSION_LOG_LEN 200
+#define SESSION_MARKS 64       /* edit markers kept (oldest dropped) */
+#define SESSION_LRF_MAX 1000   /* LR-finder points kept */
 
 typedef enum RunState {
     RUN_STARTING = 0,   /* building model, loading data */
@@ -35,7 +37,29 @@ typedef enum CommandKind {
     CMD_SAVE,
     CMD_EVAL,
     CMD_STOP,           /* save (when a run dir is set) and end the worker */
+    CMD_REBUILD,        /* text: model.* "key=value" lines; rebuilds the model between steps,
+                           carrying weights whose name and shape match (see trainer_rebuild) */
+    CMD_LR_FIND,        /* text: "" or "start=1e-7 end=10 steps=100 diverge=4" (any subset);
+                           runs the LR finder on a copy; the run is unchanged afterwards */
+    CMD_CANCEL,         /* cancel a running LR finder (seen between its steps) */
+    CMD_RESTART,        /* text: a new run directory ("" only when the run has none); starts
+                           over from fresh weights with the current (edited) config; the old
+                           run is saved first */
 } CommandKind;
+
+typedef enum LrFindState {
+    LRF_NONE = 0,
+    LRF_RUNNING,
+    LRF_DONE,
+    LRF_CANCELLED,
+    LRF_FAILED,
+} LrFindState;
+
+/* A change to the run, drawn on the curves at the step it took effect. */
+typedef struct Marker {
+    long step;
+    char label[40];     /* "lr=0.02", "schedule", "rebuild", ... */
+} Marker;
 
 typedef struct LogLine {
     uint64_t seq;       /* increases by one per line over the whole session */
@@ -61,9 +85,10 @@ typedef struct Snapshot {
     double checkpoint_age_s;    /* -1: none yet */
     double test_acc, test_loss, best_test_acc, val_acc, val_loss;   /* -1: not measured */
     long long num_params;
-    /* step histories (thinned by 2 when full; hist_stride steps per point) */
+    /* step histories (thinned by 2 when full; point i is step hist_step0 + i * hist_stride) */
     int hist_len;
     long hist_stride;
+    long hist_step0;
     float hist_loss[SESSION_HISTORY];
     float hist_acc[SESSION_HISTORY];
     float hist_lr[SESSION_HISTORY];
@@ -77,6 +102,17 @@ typedef struct Snapshot {
     LogLine log[SESSION_LOG];
     char last_error[SESSION_LOG_LEN];
     Status last_status;
+    int run_id;                 /* increases on every restart (fresh weights, new run dir) */
+    /* edits, rebuilds and restarts, oldest first */
+    int mark_len;
+    Marker marks[SESSION_MARKS];
+    /* the last architecture rebuild */
+    int rebuild_carried, rebuild_total;
+    /* the LR finder: points so far (lr increasing), and the result once it ended */
+    LrFindState lrf_state;
+    int lrf_len, lrf_steps;
+    float lrf_lr[SESSION_LRF_MAX], lrf_loss[SESSION_LRF_MAX], lrf_smooth[SESSION_LRF_MAX];
+    double lrf_suggested, lrf_steepest, lrf_min_loss_lr;
 } Snapshot;
 
 typedef struct Session Session;
@@ -93,8 +129,10 @@ typedef struct SessionOptions {
 
 /* Start the worker. The options are copied. */
 Status session_start(const SessionOptions *opt, Session **out);
-/* Post a command; never blocks on training. `text` is used by CMD_SET (may be NULL otherwise). */
-void session_post(Session *s, CommandKind kind, const char *text);
+/* Post a command; never blocks on training. `text` is used by CMD_SET, CMD_REBUILD, CMD_LR_FIND
+ * and CMD_RESTART (may be NULL otherwise). Returns 0 when the queue is full (nothing posted),
+ * 1 when posted. */
+int session_post(Session *s, CommandKind kind, const char *text);
 /* Copy out the latest snapshot (cheap: one memcpy under the lock). */
 void session_snapshot(Session *s, Snapshot *out);
 /* Wait until the snapshot seq exceeds `seq` or timeout_ms passes; returns the current seq. */

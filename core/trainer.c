@@ -89,30 +89,38 @@ static Status shape_batch(Trainer *t, int n, int side) {
     return ensure_host_buffers(t, n);
 }
 
-static Status create_optimizer(Trainer *t) {
-    int n = model_param_count(t->model), count = 0;
+/* Momentum buffers (zeroed) for every trainable parameter of `m`, and the arrays the fused SGD
+ * update takes. The arrays are malloc'd; the buffers belong to the model's params. */
+static Status optimizer_setup(Backend *be, Model *m, Tensor ***params, Tensor ***grads,
+                              Tensor ***moms, int *count_out) {
+    int n = model_param_count(m), count = 0;
     for (int i = 0; i < n; i++)
-        if (model_param(t->model, i)->kind != PARAM_BUFFER) count++;
-    t->opt_params = calloc((size_t)count, sizeof(Tensor *));
-    t->opt_grads = calloc((size_t)count, sizeof(Tensor *));
-    t->opt_moms = calloc((size_t)count, sizeof(Tensor *));
-    if (!t->opt_params || !t->opt_grads || !t->opt_moms)
+        if (model_param(m, i)->kind != PARAM_BUFFER) count++;
+    *params = calloc((size_t)count + 1, sizeof(Tensor *));
+    *grads = calloc((size_t)count + 1, sizeof(Tensor *));
+    *moms = calloc((size_t)count + 1, sizeof(Tensor *));
+    if (!*params || !*grads || !*moms)
         return status_fail(ST_ERR_OOM, "out of memory for the optimizer");
-    const BackendOps *o = t->backend.ops;
+    const BackendOps *o = be->ops;
     for (int i = 0, j = 0; i < n; i++) {
-        Param *p = model_param(t->model, i);
+        Param *p = model_param(m, i);
         if (p->kind == PARAM_BUFFER) continue;
-        Tensor *m = &p->momentum;
-        tensor_shape(m, p->value.n, p->value.c, p->value.h, p->value.w, DT_F32);
-        TRY(o->tensor_alloc(t->backend.ctx, m));
-        TRY(o->fill(t->backend.ctx, m, 0.0f));
-        t->opt_params[j] = &p->value;
-        t->opt_grads[j] = &p->grad;
-        t->opt_moms[j] = m;
+        Tensor *mt = &p->momentum;
+        tensor_shape(mt, p->value.n, p->value.c, p->value.h, p->value.w, DT_F32);
+        TRY(o->tensor_alloc(be->ctx, mt));
+        TRY(o->fill(be->ctx, mt, 0.0f));
+        (*params)[j] = &p->value;
+        (*grads)[j] = &p->grad;
+        (*moms)[j] = mt;
         j++;
     }
-    t->opt_count = count;
+    *count_out = count;
     return ST_OK;
+}
+
+static Status create_optimizer(Trainer *t) {
+    return optimizer_setup(&t->backend, t->model, &t->opt_params, &t->opt_grads, &t->opt_moms,
+                           &t->opt_count);
 }
 
 static Status open_loader(Trainer *t) {
@@ -223,24 +231,26 @@ static uint64_t dropout_seed(const Trainer *t) {
     return rng_u64(t->cfg.train.seed, RNG_STREAM_DROPOUT, (uint64_t)t->global_step);
 }
 
-Status trainer_step(Trainer *t, StepResult *res) {
+/* Forward, loss, backward and SGD update of one batch on `m` (the run's model, or the LR
+ * finder's copy) with its optimizer arrays. A non-finite loss returns before the backward pass
+ * with *finite = 0 and the weights untouched. */
+typedef struct OptimizerView {
+    Tensor **params, **grads, **moms;
+    int count;
+    int *started;               /* momentum buffers hold state */
+} OptimizerView;
+
+static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, const Batch *b,
+                             double lr, uint64_t dseed, double *loss_out, long *correct_out,
+                             int *finite) {
     const BackendOps *o = t->backend.ops;
     void *ctx = t->backend.ctx;
-    double t0 = now_s();
-    long spe = trainer_steps_per_epoch(t);
-    double lr = trainer_current_lr(t);
-
-    const Batch *b;
-    TRY(loader_next(t->loader, &b));
-    if (b->epoch != t->epoch || b->position != t->batch_in_epoch * (long)t->cfg.train.batch_size)
-        return status_fail(ST_ERR_ARG, "internal: loader at epoch %d position %ld, trainer at "
-                           "epoch %d batch %ld", b->epoch, b->position, t->epoch, t->batch_in_epoch);
     TRY(shape_batch(t, b->count, b->side));
     TRY(o->upload(ctx, &t->x, b->images));
     TRY(o->upload(ctx, &t->labels, b->labels));
 
     const Tensor *logits;
-    TRY(model_forward(t->model, &t->x, 1, dropout_seed(t), &logits));
+    TRY(model_forward(m, &t->x, 1, dseed, &logits));
     TRY(o->softmax_xent(ctx, logits, &t->labels, t->cfg.train.label_smoothing, &t->loss, &t->pred,
                         &t->prob, &t->dlogits));
     TRY(o->download(ctx, &t->loss, t->host_loss));
@@ -252,23 +262,45 @@ Status trainer_step(Trainer *t, StepResult *res) {
         correct += t->host_pred[i] == b->labels[i];
     }
     loss /= b->count;
-    if (!isfinite(loss))
-        return status_fail(ST_ERR_NUMERIC,
-                           "loss became %s at epoch %d, step %ld (lr %.4g): training stopped; "
-                           "the last good checkpoint is kept. Lower train.lr or add warmup",
-                           isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->global_step, lr);
+    *loss_out = loss;
+    *correct_out = correct;
+    *finite = isfinite(loss) != 0;
+    if (!*finite) return ST_OK;
 
-    TRY(model_backward(t->model, &t->dlogits));
+    TRY(model_backward(m, &t->dlogits));
     SgdParams sp = {
         .lr = (float)lr,
         .momentum = t->cfg.train.momentum,
         .dampening = 0.0f,
         .weight_decay = t->cfg.train.weight_decay,
         .nesterov = t->cfg.train.nesterov,
-        .first_step = !t->sgd_started,
+        .first_step = !*ov->started,
     };
-    TRY(o->sgd_update(ctx, t->opt_count, t->opt_params, t->opt_grads, t->opt_moms, &sp));
-    t->sgd_started = 1;
+    TRY(o->sgd_update(ctx, ov->count, ov->params, ov->grads, ov->moms, &sp));
+    *ov->started = 1;
+    return ST_OK;
+}
+
+Status trainer_step(Trainer *t, StepResult *res) {
+    double t0 = now_s();
+    long spe = trainer_steps_per_epoch(t);
+    double lr = trainer_current_lr(t);
+
+    const Batch *b;
+    TRY(loader_next(t->loader, &b));
+    if (b->epoch != t->epoch || b->position != t->batch_in_epoch * (long)t->cfg.train.batch_size)
+        return status_fail(ST_ERR_ARG, "internal: loader at epoch %d position %ld, trainer at "
+                           "epoch %d batch %ld", b->epoch, b->position, t->epoch, t->batch_in_epoch);
+    OptimizerView ov = {t->opt_params, t->opt_grads, t->opt_moms, t->opt_count, &t->sgd_started};
+    double loss;
+    long correct;
+    int finite;
+    TRY(train_on_batch(t, t->model, &ov, b, lr, dropout_seed(t), &loss, &correct, &finite));
+    if (!finite)
+        return status_fail(ST_ERR_NUMERIC,
+                           "loss became %s at epoch %d, step %ld (lr %.4g): training stopped; "
+                           "the last good checkpoint is kept. Lower train.lr or add warmup",
+                           isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->global_step, lr);
 
     t->epoch_loss_sum += loss * b->count;
     t->epoch_correct += correct;
@@ -426,6 +458,9 @@ Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count)
         return status_fail(ST_ERR_CONFIG, "train.device, train.precision, train.seed and "
                                           "train.deterministic are fixed for a run; start a new "
                                           "run to change them");
+    if (next.train.epochs != t->cfg.train.epochs && next.train.epochs <= t->epoch)
+        return status_fail(ST_ERR_CONFIG, "train.epochs: %d epochs are already done; the run can "
+                           "be shortened to %d at the least", t->epoch, t->epoch + 1);
     int batch_changed = next.train.batch_size != t->cfg.train.batch_size;
     int augment_changed = memcmp(&next.data.augment, &t->cfg.data.augment, sizeof next.data.augment);
     long images_done = t->batch_in_epoch * (long)t->cfg.train.batch_size;
@@ -610,4 +645,173 @@ Status trainer_open_for_eval(const char *run_dir, const char *const *overrides, 
     }
     *out = t;
     return ST_OK;
+}
+
+/* ---- architecture rebuild ---- */
+
+static void free_opt_arrays(Tensor **p, Tensor **g, Tensor **m) {
+    free(p);
+    free(g);
+    free(m);
+}
+
+Status trainer_rebuild(Trainer *t, const char *const *assignments, int count, RebuildResult *r) {
+    memset(r, 0, sizeof *r);
+    Config next = t->cfg;
+    for (int i = 0; i < count; i++) {
+        if (strncmp(assignments[i], "model.", 6) != 0)
+            return status_fail(ST_ERR_CONFIG, "rebuild: '%s' is not a model.* key; change it with "
+                               "an edit instead", assignments[i]);
+        TRY(config_set(&next, assignments[i]));
+    }
+    TRY(config_validate(&next));
+    int side = augment_out_side(&next.data.augment);
+    Model *m2 = NULL;
+    Tensor **p = NULL, **g = NULL, **mo = NULL;
+    int n_opt = 0, copied = 0;
+    Status st = model_build(&next.model, t->data.train.num_classes, side, &t->backend,
+                            next.train.seed, &m2);
+    if (st == ST_OK) st = optimizer_setup(&t->backend, m2, &p, &g, &mo, &n_opt);
+    if (st == ST_OK) st = model_copy_matching(m2, t->model, &copied);
+    /* Momentum goes with the weights it belongs to, so a carried layer keeps its velocity. */
+    int moms = 0;
+    const BackendOps *o = t->backend.ops;
+    for (int i = 0; st == ST_OK && i < model_param_count(m2); i++) {
+        Param *d = model_param(m2, i);
+        if (d->kind == PARAM_BUFFER) continue;
+        const Param *s = model_find_param(t->model, d->name);
+        if (!s || !s->momentum.data || s->value.n != d->value.n || s->value.c != d->value.c ||
+            s->value.h != d->value.h || s->value.w != d->value.w)
+            continue;
+        st = o->copy(t->backend.ctx, &d->momentum, &s->momentum);
+        if (st == ST_OK) moms++;
+    }
+    if (st != ST_OK) {
+        free_opt_arrays(p, g, mo);
+        model_destroy(m2);
+        return st;
+    }
+    for (int i = 0; i < model_param_count(t->model); i++)
+        o->tensor_free(t->backend.ctx, &model_param(t->model, i)->momentum);
+    model_destroy(t->model);
+    free_opt_arrays(t->opt_params, t->opt_grads, t->opt_moms);
+    t->model = m2;
+    t->opt_params = p;
+    t->opt_grads = g;
+    t->opt_moms = mo;
+    t->opt_count = n_opt;
+    t->cfg = next;
+    r->carried = copied;
+    r->total = model_param_count(m2);
+    r->momentum_carried = moms;
+    r->params = model_num_trainable(m2);
+    r->macs = model_total_macs(m2);
+    return ST_OK;
+}
+
+/* ---- learning-rate finder ---- */
+
+void trainer_lr_suggest(const double *lr, const double *smooth, int n, LrFindResult *r) {
+    r->suggested_lr = r->steepest_lr = r->min_loss_lr = 0;
+    if (n < 5) return;
+    /* The first tenth is mostly the smoothing filling up. */
+    int skip = n / 10, imin = skip;
+    for (int i = skip; i < n; i++)
+        if (isfinite(smooth[i]) && smooth[i] < smooth[imin]) imin = i;
+    r->min_loss_lr = lr[imin];
+    /* Where the loss still falls clearly: an order of magnitude below its minimum. */
+    r->suggested_lr = lr[imin] / 10.0;
+    int isteep = -1;
+    double best = 0;
+    for (int i = skip > 0 ? skip : 1; i < imin && i + 1 < n; i++) {
+        double dx = log(lr[i + 1]) - log(lr[i - 1]);
+        if (dx <= 0) continue;
+        double slope = (smooth[i + 1] - smooth[i - 1]) / dx;
+        if (isteep < 0 || slope < best) { best = slope; isteep = i; }
+    }
+    r->steepest_lr = isteep >= 0 ? lr[isteep] : r->suggested_lr;
+}
+
+Status trainer_lr_find(Trainer *t, const LrFindOptions *opt, LrFindCallback cb, void *user,
+                       LrFindResult *r) {
+    memset(r, 0, sizeof *r);
+    int n = opt->steps;
+    if (n < 5 || n > 100000 || !(opt->start_lr > 0) || !(opt->end_lr > opt->start_lr))
+        return status_fail(ST_ERR_ARG, "lr finder: needs 5 or more steps and 0 < start < end "
+                           "(got %d steps, %g to %g)", n, opt->start_lr, opt->end_lr);
+    double *lrs = calloc((size_t)n, sizeof(double));
+    double *smooth = calloc((size_t)n, sizeof(double));
+    if (!lrs || !smooth) {
+        free(lrs);
+        free(smooth);
+        return status_fail(ST_ERR_OOM, "lr finder: out of memory");
+    }
+    /* The copy: same architecture and weights (BN statistics included), fresh momentum, its
+     * own loader. The run's model, optimizer, loader and position are never touched, so the
+     * run continues as if the finder had not happened. */
+    model_release_activations(t->model);
+    Model *m = NULL;
+    Loader *l = NULL;
+    Tensor **p = NULL, **g = NULL, **mo = NULL;
+    int n_opt = 0, started = 0, copied = 0;
+    Status st = model_build(&t->cfg.model, t->data.train.num_classes,
+                            augment_out_side(&t->cfg.data.augment), &t->backend,
+                            t->cfg.train.seed, &m);
+    if (st == ST_OK) st = optimizer_setup(&t->backend, m, &p, &g, &mo, &n_opt);
+    if (st == ST_OK) st = model_copy_matching(m, t->model, &copied);
+    if (st == ST_OK) {
+        LoaderOptions lo = {0};
+        lo.data = &t->data.train;
+        lo.batch_size = t->cfg.train.batch_size;
+        lo.train = 1;
+        lo.seed = t->cfg.train.seed;
+        lo.augment = t->cfg.data.augment;
+        memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
+        memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
+        lo.prefetch = 1;
+        st = loader_create(&lo, &l);
+        if (st == ST_OK) loader_seek(l, t->epoch, t->batch_in_epoch);
+    }
+    OptimizerView ov = {p, g, mo, n_opt, &started};
+    double ema = 0, weight = 0, best = INFINITY;
+    int done = 0;
+    for (int i = 0; st == ST_OK && i < n; i++) {
+        double lr = opt->start_lr * pow(opt->end_lr / opt->start_lr, (double)i / (double)(n - 1));
+        const Batch *b;
+        double loss;
+        long correct;
+        int finite;
+        st = loader_next(l, &b);
+        if (st != ST_OK) break;
+        uint64_t dseed = rng_u64(t->cfg.train.seed ^ 0x4c52u, RNG_STREAM_DROPOUT, (uint64_t)i);
+        st = train_on_batch(t, m, &ov, b, lr, dseed, &loss, &correct, &finite);
+        if (st != ST_OK) break;
+        ema = 0.98 * ema + 0.02 * (finite ? loss : INFINITY);
+        weight = 0.98 * weight + 0.02;
+        double sm = finite ? ema / weight : INFINITY;
+        lrs[i] = lr;
+        smooth[i] = sm;
+        done = i + 1;
+        if (sm < best) best = sm;
+        int stop = cb ? cb(user, i, lr, finite ? loss : NAN, sm) : 0;
+        if (!finite || (opt->diverge > 0 && i > n / 10 && sm > opt->diverge * best)) {
+            r->diverged = 1;
+            break;
+        }
+        if (stop) {
+            r->cancelled = 1;
+            break;
+        }
+    }
+    loader_destroy(l);
+    for (int i = 0; m && i < model_param_count(m); i++)
+        t->backend.ops->tensor_free(t->backend.ctx, &model_param(m, i)->momentum);
+    model_destroy(m);
+    free_opt_arrays(p, g, mo);
+    r->steps_done = done;
+    /* The diverged tail says nothing about where to train. */
+    if (st == ST_OK) trainer_lr_suggest(lrs, smooth, r->diverged && done > 0 ? done - 1 : done, r);
+    free(lrs);
+    free(smooth);
+    return st;
 }

@@ -125,4 +125,44 @@ Status trainer_save(Trainer *t);
  * augmentation, threads) are applied to the loader and backend. */
 Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count);
 
+/* Rebuild the model from edited model.* keys ("model.depth=16", ...) between steps: build the
+ * new architecture, carry over every parameter (and its momentum) whose name and shape still
+ * match, keep the position, optimizer settings and data. Refuses keys outside model.* and an
+ * invalid result, leaving everything unchanged. */
+typedef struct RebuildResult {
+    int carried;                /* parameter tensors (BN buffers included) copied over */
+    int total;                  /* parameter tensors of the new model */
+    int momentum_carried;       /* momentum buffers copied over */
+    long long params;           /* trainable elements of the new model */
+    long long macs;             /* per image */
+} RebuildResult;
+Status trainer_rebuild(Trainer *t, const char *const *assignments, int count, RebuildResult *r);
+
+/* Learning-rate finder (fastai's lr_find): on a copy of the model (weights and BN statistics,
+ * fresh momentum) and its own loader, train `steps` steps with the lr rising exponentially from
+ * start_lr to end_lr, recording the loss. The run itself (weights, optimizer, loader, position)
+ * is untouched: training afterwards is bit-identical to training without the finder. */
+typedef struct LrFindOptions {
+    double start_lr, end_lr;
+    int steps;
+    double diverge;             /* stop when the smoothed loss exceeds diverge x its best; 0 never */
+} LrFindOptions;
+
+typedef struct LrFindResult {
+    int steps_done;
+    int diverged, cancelled;
+    double suggested_lr;        /* min_loss_lr / 10; 0 when there are too few points */
+    double steepest_lr;         /* steepest fall of the smoothed loss against log lr */
+    double min_loss_lr;         /* lr at the lowest smoothed loss */
+} LrFindResult;
+
+/* Called after each finder step with its lr, raw loss (NaN when non-finite) and smoothed loss
+ * (bias-corrected EMA, beta 0.98); a nonzero return cancels the sweep. */
+typedef int (*LrFindCallback)(void *user, int index, double lr, double loss, double smooth);
+Status trainer_lr_find(Trainer *t, const LrFindOptions *opt, LrFindCallback cb, void *user,
+                       LrFindResult *r);
+
+/* The suggestion from a sweep: lr (increasing) and smoothed loss, n points. Pure. */
+void trainer_lr_suggest(const double *lr, const double *smooth, int n, LrFindResult *r);
+
 #endif

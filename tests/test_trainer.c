@@ -1,6 +1,7 @@
 /* test_trainer.c — the trainer and session on the built-in shapes data: interrupted-then-resumed training equals uninterrupted training, a NaN loss
  * stops with the step and lr, live edits apply at the next step and are refused when invalid,
  * and the session obeys pause / step / resume / stop. (test_quick checks that learning works.) */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,197 @@ static void test_session(const char *tmp) {
     free(snap);
 }
 
+/* The finder trains a copy: the run afterwards is bit-identical to a run without it. */
+static int finder_calls;
+static double finder_last_lr;
+static int count_finder_points(void *user, int i, double lr, double loss, double smooth) {
+    (void)user; (void)loss; (void)smooth;
+    CHECK_INT(i, finder_calls);
+    CHECK(lr > finder_last_lr);
+    finder_last_lr = lr;
+    finder_calls++;
+    return 0;
+}
+
+static void test_lr_find_leaves_run_unchanged(void) {
+    Config c;
+    tiny_config(&c);
+    c.model.dropout = 0.0f;
+    c.train.eval_every = 0;
+    Trainer *a, *b;
+    CHECK_OK(trainer_create(&c, NULL, &a));
+    CHECK_OK(trainer_create(&c, NULL, &b));
+    run_steps(a, 6);
+    run_steps(b, 3);
+    LrFindOptions o = {.start_lr = 1e-4, .end_lr = 100, .steps = 24, .diverge = 4};
+    LrFindResult r;
+    finder_calls = 0;
+    finder_last_lr = 0;
+    CHECK_OK(trainer_lr_find(b, &o, count_finder_points, NULL, &r));
+    CHECK_INT(finder_calls, r.steps_done);
+    CHECK(r.steps_done >= 5 && r.steps_done <= 24);
+    CHECK(r.suggested_lr > 0 && r.suggested_lr < 100);
+    CHECK_NEAR(r.suggested_lr, r.min_loss_lr / 10, 0, 1e-12);
+    CHECK_INT(b->global_step, 3);
+    run_steps(b, 3);
+    size_t na, nb;
+    float *wa = weights_of(a, &na), *wb = weights_of(b, &nb);
+    CHECK_INT(na, nb);
+    size_t diff = 0;
+    for (size_t i = 0; i < na && i < nb; i++) diff += wa[i] != wb[i];
+    CHECK_INT(diff, 0);
+    free(wa);
+    free(wb);
+    LrFindOptions bad = {.start_lr = 1, .end_lr = 0.1, .steps = 10};
+    CHECK(trainer_lr_find(b, &bad, NULL, NULL, &r) == ST_ERR_ARG);
+    trainer_destroy(a);
+    trainer_destroy(b);
+}
+
+static void test_lr_suggest(void) {
+    /* A valley in log lr: loss = (log10 lr)^2 falls until lr = 1, fastest at the left end. */
+    double lr[50], loss[50];
+    for (int i = 0; i < 50; i++) {
+        lr[i] = pow(10.0, -4.0 + 6.0 * i / 49.0);
+        double x = log10(lr[i]);
+        loss[i] = x < 0 ? x * x : 3 * x;
+    }
+    LrFindResult r;
+    trainer_lr_suggest(lr, loss, 50, &r);
+    CHECK_NEAR(r.min_loss_lr, 1.0, 0, 0.15);
+    CHECK_NEAR(r.suggested_lr, r.min_loss_lr / 10, 0, 1e-12);
+    CHECK(r.steepest_lr < 1e-2);   /* x^2 falls fastest far from its minimum */
+    trainer_lr_suggest(lr, loss, 3, &r);
+    CHECK(r.suggested_lr == 0);
+}
+
+static void param_host(Trainer *t, const char *name, float *out, size_t cap) {
+    Param *p = model_find_param(t->model, name);
+    CHECK(p != NULL);
+    if (!p) return;
+    CHECK(tensor_numel(&p->value) <= cap);
+    CHECK_OK(t->backend.ops->download(t->backend.ctx, &p->value, out));
+}
+
+static void test_rebuild(void) {
+    Config c;
+    tiny_config(&c);
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    run_steps(t, 2);
+    static float before[16 * 16 * 9], after[16 * 16 * 9];
+    param_host(t, "stages.1.0.conv2.weight", before, sizeof before / sizeof *before);
+    int old_count = model_param_count(t->model);
+    const char *deeper[] = {"model.stages=[{blocks: 2, width: 8, stride: 1}, "
+                            "{blocks: 1, width: 16, stride: 2}]"};
+    RebuildResult r;
+    CHECK_OK(trainer_rebuild(t, deeper, 1, &r));
+    CHECK_INT(r.total, model_param_count(t->model));
+    /* The new block stages.0.1 brings 2 convs + 2 BNs (4 tensors each): 10 new tensors. */
+    CHECK_INT(r.total - r.carried, 10);
+    CHECK_INT(r.carried, old_count);
+    CHECK(r.momentum_carried > 0);
+    CHECK_INT(t->cfg.model.stages[0].blocks, 2);
+    param_host(t, "stages.1.0.conv2.weight", after, sizeof after / sizeof *after);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    CHECK_INT(t->global_step, 2);
+    run_steps(t, 1);
+    CHECK_INT(t->global_step, 3);
+    const char *not_model[] = {"train.lr=0.1"};
+    CHECK(trainer_rebuild(t, not_model, 1, &r) == ST_ERR_CONFIG);
+    const char *bad[] = {"model.family=wrn", "model.depth=27"};
+    CHECK(trainer_rebuild(t, bad, 2, &r) == ST_ERR_CONFIG);
+    printf("rebuild refused: %s\n", status_message());
+    CHECK(t->cfg.model.family == FAMILY_CUSTOM);
+    const char *wider[] = {"model.stem_width=12"};
+    CHECK_OK(trainer_rebuild(t, wider, 1, &r));
+    CHECK(r.carried < r.total);   /* the stem and the first convs changed shape */
+    run_steps(t, 1);
+    const char *shorter[] = {"train.epochs=0"};
+    CHECK(trainer_apply_edit(t, shorter, 1) != ST_OK);
+    trainer_destroy(t);
+}
+
+static void wait_until(Session *s, Snapshot *snap, int (*done)(const Snapshot *), int tries) {
+    uint64_t seq = 0;
+    for (int i = 0; i < tries; i++) {
+        session_snapshot(s, snap);
+        if (done(snap)) return;
+        seq = session_wait(s, snap->seq, 100);
+    }
+    (void)seq;
+}
+static int is_paused(const Snapshot *s) { return s->state == RUN_PAUSED; }
+static int finder_over(const Snapshot *s) {
+    return s->lrf_state != LRF_NONE && s->lrf_state != LRF_RUNNING;
+}
+static int rebuilt(const Snapshot *s) { return s->rebuild_total > 0; }
+static int restarted(const Snapshot *s) { return s->run_id == 1 && s->state == RUN_PAUSED; }
+
+static int log_has(const Snapshot *s, const char *text) {
+    for (int i = 0; i < s->log_len; i++)
+        if (strstr(s->log[i].text, text)) return 1;
+    return 0;
+}
+
+static void test_session_workbench_commands(const char *tmp) {
+    SessionOptions o = {0};
+    tiny_config(&o.config);
+    char dir[512], dir2[512], path[600];
+    snprintf(dir, sizeof dir, "%s/wb", tmp);
+    snprintf(dir2, sizeof dir2, "%s/wb-2", tmp);
+    o.run_dir = dir;
+    o.start_paused = 1;
+    Session *s;
+    CHECK_OK(session_start(&o, &s));
+    Snapshot *snap = malloc(sizeof *snap);
+    wait_until(s, snap, is_paused, 100);
+    CHECK_INT(snap->state, RUN_PAUSED);
+    session_post(s, CMD_STEP, NULL);
+    session_post(s, CMD_STEP, NULL);
+    CHECK_INT(session_post(s, CMD_SET, "train.lr=0.03"), 1);
+    session_post(s, CMD_LR_FIND, "start=1e-4 end=1 steps=8");
+    wait_until(s, snap, finder_over, 300);
+    CHECK_INT(snap->lrf_state, LRF_DONE);
+    CHECK_INT(snap->lrf_len, 8);
+    CHECK(snap->lrf_lr[7] > snap->lrf_lr[0]);
+    CHECK_INT(snap->global_step, 2);   /* the finder did not move the run */
+    CHECK_INT(snap->hist_step0, 0);
+    CHECK_INT(snap->hist_len, 2);
+    CHECK_INT(snap->mark_len, 1);
+    CHECK_INT(snap->marks[0].step, 2);
+    CHECK(strcmp(snap->marks[0].label, "lr=0.03") == 0);
+    session_post(s, CMD_LR_FIND, "start=abc");
+    session_post(s, CMD_REBUILD, "model.stem_width=12");
+    wait_until(s, snap, rebuilt, 300);
+    CHECK(snap->rebuild_carried > 0 && snap->rebuild_carried < snap->rebuild_total);
+    CHECK(log_has(snap, "rebuilt the model (model.stem_width=12) (from step 2): carried"));
+    CHECK(log_has(snap, "lr finder: cannot read 'start=abc'"));
+    CHECK_INT(snap->mark_len, 2);
+    CHECK_INT(snap->config.model.stem_width, 12);
+    session_post(s, CMD_RESTART, "");   /* refused: the run has a directory */
+    session_post(s, CMD_RESTART, dir2);
+    session_post(s, CMD_PAUSE, NULL);
+    wait_until(s, snap, restarted, 300);
+    CHECK_INT(snap->run_id, 1);
+    CHECK_INT(snap->global_step, 0);
+    CHECK_INT(snap->mark_len, 1);
+    CHECK(strcmp(snap->run_dir, dir2) == 0);
+    CHECK(log_has(snap, "restart refused: needs a new run directory"));
+    CHECK_INT(snap->config.model.stem_width, 12);   /* the edited config carries over */
+    session_destroy(s);
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/state.safetensors", dir);
+    CHECK(stat(path, &sb) == 0);   /* the first run was saved before the restart */
+    snprintf(path, sizeof path, "%s/config.yaml", dir2);
+    CHECK(stat(path, &sb) == 0);
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    char *log = read_file(path);
+    CHECK(log && strstr(log, "set train.lr=0.03 (from step 2)"));
+    free(log);
+    free(snap);
+}
+
 int main(void) {
     char tmp[] = "/tmp/shortcut_test_trainer_XXXXXX";
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
@@ -198,6 +390,10 @@ int main(void) {
     test_nan_stops_with_step_and_lr();
     test_edits();
     test_session(tmp);
+    test_lr_find_leaves_run_unchanged();
+    test_lr_suggest();
+    test_rebuild();
+    test_session_workbench_commands(tmp);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmp);
