@@ -172,6 +172,13 @@ typedef struct BackendOps {
     /* One line describing the device ("cpu: AMD EPYC, 2 threads, avx512"); */
     const char *(*describe)(void *ctx);
     void (*destroy)(void *ctx);
+
+    /* Compute precision and determinism of the run (train.precision, train.deterministic).
+     * `precision` is config.h's Precision value (0 auto, 1 fp32, 2 bf16, 3 fp16). A backend may
+     * compute in something else than asked when the device lacks it; describe() then says what
+     * it uses and why. Call it after creation, before the first op; until then a backend
+     * computes in fp32. May be NULL (backends that only compute in fp32). */
+    Status (*set_precision)(void *ctx, int precision, int deterministic);
 } BackendOps;
 
 typedef struct Backend {

@@ -430,7 +430,7 @@ static void restart_now(Session *s, Trainer **tp, const char *dir, RunState *sta
 
 /* Apply one command. Returns 1 when the worker should end. */
 static int apply_command(Session *s, Trainer **tp, const Command *c, RunState *state,
-                         int *single_step) {
+                         int *steps_pending) {
     Trainer *t = *tp;
     switch (c->kind) {
     case CMD_SET: {
@@ -461,6 +461,7 @@ static int apply_command(Session *s, Trainer **tp, const Command *c, RunState *s
         return 0;
     case CMD_RESTART: restart_now(s, tp, c->text, state); return 0;
     case CMD_PAUSE:
+        *steps_pending = 0;
         if (*state == RUN_RUNNING) { *state = RUN_PAUSED; work_log(s, 0, "paused"); }
         return 0;
     case CMD_RESUME:
@@ -471,7 +472,8 @@ static int apply_command(Session *s, Trainer **tp, const Command *c, RunState *s
         }
         return 0;
     case CMD_STEP:
-        if (*state != RUN_FINISHED && !trainer_done(t)) { *single_step = 1; *state = RUN_PAUSED; }
+        /* Each press is one step: steps queued while one runs are not merged. */
+        if (*state != RUN_FINISHED && !trainer_done(t)) { (*steps_pending)++; *state = RUN_PAUSED; }
         return 0;
     case CMD_SAVE: save_now(s, t); return 0;
     case CMD_EVAL: eval_now(s, t); return 0;
@@ -564,19 +566,22 @@ static void *worker_main(void *arg) {
         work_log(s, 0, "resumed %s at epoch %d, step %ld", t->run_dir, t->epoch, t->global_step);
     state = s->opt.start_paused ? RUN_PAUSED : RUN_RUNNING;
     if (trainer_done(t)) state = RUN_FINISHED;
-    int stop = 0;
+    int stop = 0, steps_pending = 0;
     for (;;) {
-        int single_step = 0;
         Command c;
-        while (!stop && queue_pop(s, &c)) stop = apply_command(s, &t, &c, &state, &single_step);
+        while (!stop && queue_pop(s, &c)) stop = apply_command(s, &t, &c, &state, &steps_pending);
         if (stop) break;
-        if ((state == RUN_RUNNING || single_step) && !trainer_done(t)) run_one_step(s, t, &state);
+        if ((state == RUN_RUNNING || steps_pending > 0) && !trainer_done(t)) {
+            if (steps_pending > 0) steps_pending--;
+            run_one_step(s, t, &state);
+            if (state == RUN_ERROR) steps_pending = 0;
+        }
         if (state == RUN_RUNNING && trainer_done(t)) state = RUN_FINISHED;
         s->work.state = state;
         sync_position(s, t);
         publish(s);
         if ((state == RUN_FINISHED || state == RUN_ERROR) && s->opt.exit_when_done) break;
-        if (state != RUN_RUNNING) wait_for_command(s);
+        if (state != RUN_RUNNING && steps_pending == 0) wait_for_command(s);
     }
     /* Always leave a resumable checkpoint behind, unless the run failed: then the last good
      * one must not be overwritten with weights that may be broken. */

@@ -212,19 +212,19 @@ static void test_lr_find_leaves_run_unchanged(void) {
     Trainer *a, *b;
     CHECK_OK(trainer_create(&c, NULL, &a));
     CHECK_OK(trainer_create(&c, NULL, &b));
-    run_steps(a, 6);
-    run_steps(b, 3);
-    LrFindOptions o = {.start_lr = 1e-4, .end_lr = 100, .steps = 24, .diverge = 4};
+    run_steps(a, 4);
+    run_steps(b, 2);
+    LrFindOptions o = {.start_lr = 1e-4, .end_lr = 100, .steps = 12, .diverge = 4};
     LrFindResult r;
     finder_calls = 0;
     finder_last_lr = 0;
     CHECK_OK(trainer_lr_find(b, &o, count_finder_points, NULL, &r));
     CHECK_INT(finder_calls, r.steps_done);
-    CHECK(r.steps_done >= 5 && r.steps_done <= 24);
+    CHECK(r.steps_done >= 5 && r.steps_done <= 12);
     CHECK(r.suggested_lr > 0 && r.suggested_lr < 100);
     CHECK_NEAR(r.suggested_lr, r.min_loss_lr / 10, 0, 1e-12);
-    CHECK_INT(b->global_step, 3);
-    run_steps(b, 3);
+    CHECK_INT(b->global_step, 2);
+    run_steps(b, 2);
     size_t na, nb;
     float *wa = weights_of(a, &na), *wb = weights_of(b, &nb);
     CHECK_INT(na, nb);
@@ -249,7 +249,7 @@ static void test_lr_suggest(void) {
     }
     LrFindResult r;
     trainer_lr_suggest(lr, loss, 50, &r);
-    CHECK_NEAR(r.min_loss_lr, 1.0, 0, 0.15);
+    CHECK_NEAR(r.min_loss_lr, 1.0, 0, 0.25);   /* the grid point nearest 1 */
     CHECK_NEAR(r.suggested_lr, r.min_loss_lr / 10, 0, 1e-12);
     CHECK(r.steepest_lr < 1e-2);   /* x^2 falls fastest far from its minimum */
     trainer_lr_suggest(lr, loss, 3, &r);
@@ -313,11 +313,21 @@ static void wait_until(Session *s, Snapshot *snap, int (*done)(const Snapshot *)
     (void)seq;
 }
 static int is_paused(const Snapshot *s) { return s->state == RUN_PAUSED; }
+static int two_steps(const Snapshot *s) { return s->global_step == 2; }
 static int finder_over(const Snapshot *s) {
     return s->lrf_state != LRF_NONE && s->lrf_state != LRF_RUNNING;
 }
 static int rebuilt(const Snapshot *s) { return s->rebuild_total > 0; }
 static int restarted(const Snapshot *s) { return s->run_id == 1 && s->state == RUN_PAUSED; }
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    if (buf && fread(buf, 1, (1 << 16) - 1, f) == 0) buf[0] = 0;
+    fclose(f);
+    return buf;
+}
 
 static int log_has(const Snapshot *s, const char *text) {
     for (int i = 0; i < s->log_len; i++)
@@ -339,7 +349,8 @@ static void test_session_workbench_commands(const char *tmp) {
     wait_until(s, snap, is_paused, 100);
     CHECK_INT(snap->state, RUN_PAUSED);
     session_post(s, CMD_STEP, NULL);
-    session_post(s, CMD_STEP, NULL);
+    session_post(s, CMD_STEP, NULL);   /* two presses are two steps */
+    wait_until(s, snap, two_steps, 300);
     CHECK_INT(session_post(s, CMD_SET, "train.lr=0.03"), 1);
     session_post(s, CMD_LR_FIND, "start=1e-4 end=1 steps=8");
     wait_until(s, snap, finder_over, 300);
@@ -377,7 +388,7 @@ static void test_session_workbench_commands(const char *tmp) {
     snprintf(path, sizeof path, "%s/config.yaml", dir2);
     CHECK(stat(path, &sb) == 0);
     snprintf(path, sizeof path, "%s/log.txt", dir);
-    char *log = read_file(path);
+    char *log = read_text(path);
     CHECK(log && strstr(log, "set train.lr=0.03 (from step 2)"));
     free(log);
     free(snap);

@@ -1,0 +1,145 @@
+/* cuda_internal.h — shared state and checked-call macros of the CUDA backend (core/cuda/*.c).
+ *
+ * Not a public header: only the backend's own files include it, and they are the only files
+ * of the project that see CUDA, cuDNN or cuBLAS declarations.
+ *
+ * Memory and layout: every tensor is dense NCHW in device memory (Tensor.layout 0), f32, i32 or
+ * u8, exactly the bytes upload() received. Low precision (bf16/fp16) exists only inside a
+ * convolution: operands are converted into scratch buffers, cuDNN computes with fp32
+ * accumulation, and the result is converted back, so master weights, batchnorm, the loss and
+ * the optimizer stay fp32.
+ *
+ * Ordering: all work goes to one non-blocking stream, so ops run in call order and share one
+ * cuDNN workspace and the scratch buffers without races. Errors inside kernels surface at the
+ * next synchronization (download, sum_squares), which reports them with the call that noticed. */
+#ifndef SHORTCUT_CUDA_INTERNAL_H
+#define SHORTCUT_CUDA_INTERNAL_H
+
+#include <stddef.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "backend.h"
+#include "cuda_kernels.h"
+#include "cuda_logic.h"
+
+/* Scratch slots an op may hold at the same time (low-precision copies of conv operands). */
+enum { CUDA_SCRATCH_X = 0, CUDA_SCRATCH_W, CUDA_SCRATCH_Y, CUDA_SCRATCH_SLOTS };
+
+/* Largest workspace offered to cuDNN's algorithm search, whatever the free memory. */
+#define CUDA_WORKSPACE_CAP ((size_t)2 << 30)
+
+typedef struct CudaCtx {
+    int device;
+    cudaStream_t stream;
+    cudnnHandle_t dnn;
+    cublasHandle_t blas;
+
+    char gpu_name[256];
+    int cc_major, cc_minor;
+    size_t total_mem;     /* bytes */
+    int runtime_version, driver_version;
+    size_t cudnn_version;
+
+    int requested_precision;   /* config.h Precision value */
+    CudaPrecision prec;        /* what convolutions compute in */
+    char prec_note[160];       /* why prec differs from the request ("" when it does not) */
+    int deterministic;
+
+    void *ws;                  /* cuDNN workspace, shared by every call */
+    size_t ws_cap;             /* bytes */
+    void *scratch[CUDA_SCRATCH_SLOTS];
+    size_t scratch_cap[CUDA_SCRATCH_SLOTS];
+    CudaAlgoCache algos;       /* convolution algorithms by shape */
+
+    void *reduce;              /* sum_squares: partial sums, flags and the result */
+    CudaSgdTensor *sgd_host;   /* the fused SGD table as last uploaded */
+    CudaSgdTensor *sgd_dev;
+    int sgd_cap, sgd_rows;     /* rows allocated / rows in the uploaded table */
+
+    CudaDeviceError *deverr;       /* mapped host memory kernels report argument errors to */
+    CudaDeviceError *deverr_dev;   /* the same, as a device pointer */
+
+    cudnnTensorDescriptor_t td[3];   /* reusable descriptors for batchnorm */
+    char description[384];
+} CudaCtx;
+
+/* ---- checked calls: the message names the call, the file and the line ---- */
+Status cuda_rt_fail(cudaError_t e, const char *call, const char *file, int line);
+Status cuda_dnn_fail(cudnnStatus_t s, const char *call, const char *file, int line);
+Status cuda_blas_fail(cublasStatus_t s, const char *call, const char *file, int line);
+
+#define CU_TRY(call) do { cudaError_t e__ = (call); \
+    if (e__ != cudaSuccess) return cuda_rt_fail(e__, #call, __FILE__, __LINE__); } while (0)
+#define DNN_TRY(call) do { cudnnStatus_t s__ = (call); \
+    if (s__ != CUDNN_STATUS_SUCCESS) return cuda_dnn_fail(s__, #call, __FILE__, __LINE__); } \
+    while (0)
+#define BLAS_TRY(call) do { cublasStatus_t s__ = (call); \
+    if (s__ != CUBLAS_STATUS_SUCCESS) return cuda_blas_fail(s__, #call, __FILE__, __LINE__); } \
+    while (0)
+
+/* ---- cuda_backend.c ---- */
+/* A device buffer of at least `bytes` in `slot`, kept and grown across calls. */
+Status cuda_scratch(CudaCtx *ctx, int slot, size_t bytes, void **out);
+/* The cuDNN workspace grown to at least `bytes` (its contents are never kept). */
+Status cuda_workspace(CudaCtx *ctx, size_t bytes);
+/* Wait for the stream; report a failed kernel or a device-side argument error. */
+Status cuda_sync(CudaCtx *ctx, const char *where);
+/* cudaMemGetInfo, 0/0 when it fails (only used to word messages and budgets). */
+void cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
+/* Check that t is allocated with dtype dt and at least its shape's bytes. */
+Status cuda_need(const char *op, const char *what, const Tensor *t, DType dt);
+/* Check that t has the same element count as like, and dtype dt. */
+Status cuda_need_like(const char *op, const char *what, const Tensor *t, const Tensor *like,
+                      DType dt);
+
+/* ---- cuda_conv.c ---- */
+Status cuda_conv2d_forward(void *ctx, ConvDesc *d, const Tensor *x, const Tensor *w,
+                           const Tensor *b, Tensor *y);
+Status cuda_conv2d_backward_data(void *ctx, ConvDesc *d, const Tensor *dy, const Tensor *w,
+                                 Tensor *dx);
+Status cuda_conv2d_backward_filter(void *ctx, ConvDesc *d, const Tensor *x, const Tensor *dy,
+                                   Tensor *dw, Tensor *db);
+void cuda_plan_free(void *ctx, void *plan);
+
+/* ---- cuda_bn.c ---- */
+Status cuda_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                    const Tensor *beta, Tensor *running_mean,
+                                    Tensor *running_var, float momentum, float eps, Tensor *y,
+                                    Tensor *save_mean, Tensor *save_invstd);
+Status cuda_batchnorm_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                    const Tensor *beta, const Tensor *running_mean,
+                                    const Tensor *running_var, float eps, Tensor *y);
+Status cuda_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
+                               const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                               Tensor *dgamma, Tensor *dbeta);
+
+/* ---- cuda_dense.c: linear (cuBLAS), loss ---- */
+Status cuda_linear_forward(void *ctx, const Tensor *x, const Tensor *w, const Tensor *b,
+                           Tensor *y);
+Status cuda_linear_backward(void *ctx, const Tensor *x, const Tensor *w, const Tensor *dy,
+                            Tensor *dx, Tensor *dw, Tensor *db);
+Status cuda_softmax_xent(void *ctx, const Tensor *logits, const Tensor *labels, float smoothing,
+                         Tensor *loss, Tensor *pred, Tensor *prob, Tensor *dlogits);
+
+/* ---- cuda_eltwise.c: relu, add, dropout, pooling, pad_channels, SGD, sum of squares ---- */
+Status cuda_relu_forward(void *ctx, const Tensor *x, Tensor *y);
+Status cuda_relu_backward(void *ctx, const Tensor *y, const Tensor *dy, Tensor *dx);
+Status cuda_add(void *ctx, const Tensor *a, const Tensor *b, Tensor *y);
+Status cuda_accumulate(void *ctx, Tensor *y, const Tensor *x);
+Status cuda_dropout_forward(void *ctx, float p, int per_channel, uint64_t seed, const Tensor *x,
+                            Tensor *y, Tensor *mask);
+Status cuda_dropout_backward(void *ctx, float p, const Tensor *mask, const Tensor *dy,
+                             Tensor *dx);
+Status cuda_pool2d_forward(void *ctx, PoolDesc *d, const Tensor *x, Tensor *y, Tensor *idx);
+Status cuda_pool2d_backward(void *ctx, PoolDesc *d, const Tensor *x, const Tensor *y,
+                            const Tensor *idx, const Tensor *dy, Tensor *dx);
+Status cuda_pad_channels_forward(void *ctx, int stride, const Tensor *x, Tensor *y);
+Status cuda_pad_channels_backward(void *ctx, int stride, const Tensor *dy, Tensor *dx);
+Status cuda_sgd_update(void *ctx, int count, Tensor *const *params, Tensor *const *grads,
+                       Tensor *const *moms, const SgdParams *p);
+Status cuda_sum_squares(void *ctx, const Tensor *t, double *out, int *nonfinite);
+
+#endif
