@@ -34,6 +34,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Parse a positive integer argument; returns -1 on error. */
 long cli_parse_long(const char *s);
 
+/* Re-execute once with OMP_WAIT_POLICY=PASSIVE unless the user set it (see waitpolicy.c). */
+void cli_prefer_passive_wait(char **argv);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -108,12 +108,23 @@ static void bench_free(Bench *bn) {
     free(bn->moms);
 }
 
+/* Wait until the backend has finished queued work: a download of a small result blocks until
+ * every earlier op ran (asynchronous devices), so timings measure compute, not queueing. */
+static Status bench_sync(Bench *bn) {
+    float v[1];
+    Tensor one = bn->loss;
+    one.n = 1;
+    return bn->b->ops->download(bn->b->ctx, &one, v);
+}
+
 /* Warm up, calibrate iterations per window, time `windows` windows; returns the median rate. */
 static Status run_mode(Bench *bn, int train, int batch, int windows, double window_s,
                        double *median, double *lo, double *hi, double *ms_per_iter) {
     for (int i = 0; i < 2; i++) TRY(bench_iter(bn, train));
+    TRY(bench_sync(bn));
     double t0 = now_s();
     TRY(bench_iter(bn, train));
+    TRY(bench_sync(bn));
     double t_iter = now_s() - t0;
     int iters = (int)fmax(1.0, round(window_s / fmax(t_iter, 1e-6)));
     double *rates = malloc(sizeof(double) * (size_t)windows);
@@ -124,6 +135,8 @@ static Status run_mode(Bench *bn, int train, int batch, int windows, double wind
             Status st = bench_iter(bn, train);
             if (st != ST_OK) { free(rates); return st; }
         }
+        Status st = bench_sync(bn);
+        if (st != ST_OK) { free(rates); return st; }
         rates[w] = batch * iters / (now_s() - s);
     }
     qsort(rates, (size_t)windows, sizeof(double), cmp_double);
@@ -181,6 +194,10 @@ int cmd_bench(int argc, char **argv) {
     int fell_back = 0;
     Status st = backend_create(cfg.train.device, (int)threads, &b, &fell_back);
     if (st != ST_OK) return cli_fail(st);
+    if (b.ops->set_precision) {
+        st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, cfg.train.deterministic);
+        if (st != ST_OK) { backend_destroy(&b); return cli_fail(st); }
+    }
     int classes = cfg.model.num_classes > 0 ? cfg.model.num_classes
                                             : (cfg.data.dataset == DATASET_CIFAR100 ? 100 : 10);
     int side = augment_out_side(&cfg.data.augment);

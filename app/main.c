@@ -1,11 +1,18 @@
 /* main.c — the `shortcut` command: dispatches to the subcommands.
  *
- * `shortcut` alone trains the built-in quick demo (the workbench screen takes this entry point
- * over once it exists); `shortcut CONFIG.yaml` does the same for a config file. */
+ * `shortcut` alone opens the workbench (ui/) on the built-in quick demo, `shortcut CONFIG.yaml`
+ * on a config file; without a terminal they refuse (exit 2) and point to `shortcut train`, the
+ * headless path. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+
+/* app/cmd_tui.c: the workbench (the one command that links ui/). */
+int cmd_tui(int argc, char **argv);
+/* app/cmd_view.c: the SDL viewer on a run directory, and a headless run with the viewer open. */
+int cmd_view(int argc, char **argv);
+int cmd_view_train(int argc, char **argv);
 
 #ifndef SHORTCUT_VERSION
 #define SHORTCUT_VERSION "0.0.0"
@@ -15,7 +22,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "shortcut %s — a workbench for training residual networks on CIFAR-10/100\n"
             "\n"
-            "usage: shortcut [CONFIG.yaml] [--set key=value]...   train (default: quick demo)\n"
+            "usage: shortcut [CONFIG.yaml] [--set key=value]...   the workbench (default: quick demo)\n"
+            "       shortcut --resume DIR                         the workbench on a saved run\n"
             "       shortcut train [CONFIG.yaml] [--set k=v]... [--out DIR] | --resume DIR\n"
             "       shortcut eval RUN_DIR [--predictions FILE.csv]\n"
             "       shortcut info CONFIG.yaml [--set k=v]...      model summary\n"
@@ -28,6 +36,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cli_prefer_passive_wait(argv);
     if (argc >= 2) {
         const char *c = argv[1];
         if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) { usage(stdout); return 0; }
@@ -36,14 +45,17 @@ int main(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
+        if (!strcmp(c, "tui")) return cmd_tui(argc - 2, argv + 2);
+        if (!strcmp(c, "view")) return cmd_view(argc - 2, argv + 2);
+        if (!strcmp(c, "--viewer")) return cmd_view_train(argc - 2, argv + 2);
         if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
         if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
         if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
         if (c[0] != '-' && !strstr(c, ".yaml") && !strstr(c, ".yml")) {
-            fprintf(stderr, "shortcut: unknown command '%s' (commands: train, eval, info, bench; "
-                            "or give a CONFIG.yaml); see shortcut --help\n", c);
+            fprintf(stderr, "shortcut: unknown command '%s' (commands: tui, train, eval, info, "
+                            "bench; or give a CONFIG.yaml); see shortcut --help\n", c);
             return 2;
         }
     }
-    return cmd_train(argc - 1, argv + 1);
+    return cmd_tui(argc - 1, argv + 1);
 }

@@ -24,6 +24,10 @@
 #include "status.h"
 #include "tensor.h"
 
+/* augment.h and config.h define these; the op table only passes pointers to them. */
+struct AugmentRecord;
+struct AugmentConfig;
+
 /* A 2-D convolution. `plan` is backend-private state (chosen algorithm, oneDNN/cuDNN
  * descriptors, workspace) that a backend may create on first use and must rebuild when the
  * input shape changes; the owner of the ConvDesc releases it with ops->plan_free. */
@@ -179,6 +183,16 @@ typedef struct BackendOps {
      * it uses and why. Call it after creation, before the first op; until then a backend
      * computes in fp32. May be NULL (backends that only compute in fp32). */
     Status (*set_precision)(void *ctx, int precision, int deterministic);
+
+    /* On-device augmentation of a dataset kept in backend memory. `dataset` is U8
+     * (count, 3, 32, 32), uploaded once; for i < n, out[i] is exactly what augment_apply(a,
+     * mean, std, &recs[i], image indices[i]) computes on the host. The host draws the records
+     * (augment_draw), so the viewer shows what was trained on; the backend does the pixel work.
+     * indices and recs are host arrays; out is F32 (n, 3, S, S), S = augment_out_side(a).
+     * May be NULL (the loader then augments on the host and uploads the batch). */
+    Status (*augment)(void *ctx, const Tensor *dataset, const int32_t *indices,
+                      const struct AugmentRecord *recs, int n, const struct AugmentConfig *a,
+                      const float mean[3], const float std[3], Tensor *out);
 } BackendOps;
 
 typedef struct Backend {

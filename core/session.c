@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "trainer.h"
+#include "viewdata.h"
 
 #define QUEUE_CAP 64
 #define SET_TEXT_LEN 2048
@@ -50,6 +51,8 @@ struct Session {
     double last_save_time;
     uint64_t log_seq;
     FILE *log_file;             /* run_dir/log.txt, appended; NULL without a run dir */
+    ViewExchange *view;         /* hands images to the viewer (viewdata.h); its own mutex */
+    int view_wake;              /* guarded by mu: a viewer asked while the worker was idle */
 };
 
 static double now_s(void) {
@@ -176,9 +179,19 @@ static int queue_pop(Session *s, Command *out) {
     return got;
 }
 
+/* A viewer asked for data: wake the worker if it sleeps between commands (paused, finished). */
+static void wake_for_view(void *arg) {
+    Session *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->view_wake = 1;
+    pthread_cond_signal(&s->cmd_cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void wait_for_command(Session *s) {
     pthread_mutex_lock(&s->mu);
-    while (s->q_len == 0) pthread_cond_wait(&s->cmd_cond, &s->mu);
+    while (s->q_len == 0 && !s->view_wake) pthread_cond_wait(&s->cmd_cond, &s->mu);
+    s->view_wake = 0;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -206,7 +219,7 @@ static void eval_now(Session *s, Trainer *t) {
     if (r.accuracy > t->best_test_acc) t->best_test_acc = r.accuracy;
     work_log(s, 0, "evaluation: test loss %.4f, accuracy %.2f%% (%d images)", r.loss,
              100.0 * r.accuracy, r.count);
-    eval_result_free(&r);
+    trainer_keep_eval(t, &r);
 }
 
 static void add_marker(Session *s, long step, const char *label) {
@@ -566,11 +579,25 @@ static void *worker_main(void *arg) {
         work_log(s, 0, "resumed %s at epoch %d, step %ld", t->run_dir, t->epoch, t->global_step);
     state = s->opt.start_paused ? RUN_PAUSED : RUN_RUNNING;
     if (trainer_done(t)) state = RUN_FINISHED;
+    /* Say so before the first step, which can take seconds on a large model. */
+    s->work.state = state;
+    sync_position(s, t);
+    publish(s);
     int stop = 0, steps_pending = 0;
     for (;;) {
         Command c;
-        while (!stop && queue_pop(s, &c)) stop = apply_command(s, &t, &c, &state, &steps_pending);
+        int applied = 0;
+        while (!stop && queue_pop(s, &c)) {
+            stop = apply_command(s, &t, &c, &state, &steps_pending);
+            applied = 1;
+        }
         if (stop) break;
+        if (applied) {
+            /* Observers see an edit (and the state it set) now, not after the next step. */
+            s->work.state = state;
+            sync_position(s, t);
+            publish(s);
+        }
         if ((state == RUN_RUNNING || steps_pending > 0) && !trainer_done(t)) {
             if (steps_pending > 0) steps_pending--;
             run_one_step(s, t, &state);
@@ -580,6 +607,8 @@ static void *worker_main(void *arg) {
         s->work.state = state;
         sync_position(s, t);
         publish(s);
+        if (view_exchange_service(s->view, t, now_s()) < 0)
+            work_log(s, 1, "viewer: %s", status_message());
         if ((state == RUN_FINISHED || state == RUN_ERROR) && s->opt.exit_when_done) break;
         if (state != RUN_RUNNING && steps_pending == 0) wait_for_command(s);
     }
@@ -629,7 +658,17 @@ Status session_start(const SessionOptions *opt, Session **out) {
         free(s);
         return status_fail(ST_ERR_DEVICE, "cannot create the session's mutex/condition variables");
     }
+    Status vst = view_exchange_create(0.25, &s->view);
+    if (vst != ST_OK) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cmd_cond);
+        pthread_cond_destroy(&s->snap_cond);
+        free(s);
+        return vst;
+    }
+    view_exchange_set_waker(s->view, wake_for_view, s);
     if (pthread_create(&s->thread, NULL, worker_main, s) != 0) {
+        view_exchange_destroy(s->view);
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cmd_cond);
         pthread_cond_destroy(&s->snap_cond);
@@ -676,6 +715,8 @@ uint64_t session_wait(Session *s, uint64_t seq, int timeout_ms) {
     return cur;
 }
 
+struct ViewExchange *session_view_exchange(Session *s) { return s ? s->view : NULL; }
+
 int session_finished(Session *s) {
     pthread_mutex_lock(&s->mu);
     int f = s->finished;
@@ -692,6 +733,7 @@ void session_destroy(Session *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cmd_cond);
     pthread_cond_destroy(&s->snap_cond);
+    view_exchange_destroy(s->view);
     for (int i = 0; i < s->opt.num_overrides; i++) free(s->overrides ? s->overrides[i] : NULL);
     free(s->overrides);
     free(s);

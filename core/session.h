@@ -141,6 +141,8 @@ uint64_t session_wait(Session *s, uint64_t seq, int timeout_ms);
 void session_destroy(Session *s);
 /* 1 when the worker thread has exited. */
 int session_finished(Session *s);
+/* The viewer's data hand-off (core/viewdata.h); owned by the session. */
+struct ViewExchange *session_view_exchange(Session *s);
 
 const char *run_state_name(RunState s);
 

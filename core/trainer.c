@@ -140,16 +140,21 @@ static Status open_loader(Trainer *t) {
     return ST_OK;
 }
 
-/* The CPU backends compute in fp32; a bf16/fp16 request is kept in the config (it applies on a
- * GPU) and the device line says what actually runs. */
+/* Backends without set_precision compute in fp32; a bf16/fp16 request is kept in the config (it
+ * applies on a GPU) and the device line says what actually runs. Backends with it describe their
+ * own precision. */
 static void describe_device(Trainer *t) {
     Precision p = t->cfg.train.precision;
+    const char *what = t->backend.ops->describe(t->backend.ctx);
+    if (t->backend.ops->set_precision) {
+        snprintf(t->device_line, sizeof t->device_line, "%s", what);
+        return;
+    }
     char extra[96] = "";
-    if ((p == PRECISION_BF16 || p == PRECISION_FP16) && strcmp(t->backend.ops->name, "cuda") != 0)
+    if (p == PRECISION_BF16 || p == PRECISION_FP16)
         snprintf(extra, sizeof extra, " (precision %s needs the CUDA backend; computing in fp32)",
                  config_precision_name(p));
-    snprintf(t->device_line, sizeof t->device_line, "%s, fp32%s",
-             t->backend.ops->describe(t->backend.ctx), extra);
+    snprintf(t->device_line, sizeof t->device_line, "%s, fp32%s", what, extra);
 }
 
 /* Everything except the weights and the optimizer position: backend, data, model (freshly
@@ -159,6 +164,9 @@ static Status build(Trainer *t) {
                        &t->backend_fell_back));
     if (t->backend_fell_back)
         snprintf(t->fallback_reason, sizeof t->fallback_reason, "%s", status_message());
+    if (t->backend.ops->set_precision)
+        TRY(t->backend.ops->set_precision(t->backend.ctx, (int)t->cfg.train.precision,
+                                          t->cfg.train.deterministic));
     describe_device(t);
     TRY(dataset_load_splits(&t->cfg, &t->data));
     if (t->data.train.count == 0)
@@ -215,6 +223,7 @@ void trainer_destroy(Trainer *t) {
     model_destroy(t->model);
     backend_destroy(&t->backend);
     data_splits_free(&t->data);
+    eval_result_free(&t->last_eval);
     if (t->metrics) fclose(t->metrics);
     free(t->opt_params);
     free(t->opt_grads);
@@ -302,6 +311,7 @@ Status trainer_step(Trainer *t, StepResult *res) {
                            "the last good checkpoint is kept. Lower train.lr or add warmup",
                            isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->global_step, lr);
 
+    t->last_batch = b;
     t->epoch_loss_sum += loss * b->count;
     t->epoch_correct += correct;
     t->epoch_seen += b->count;
@@ -331,6 +341,15 @@ void eval_result_free(EvalResult *r) {
     free(r->predicted);
     free(r->probability);
     memset(r, 0, sizeof *r);
+}
+
+void trainer_keep_eval(Trainer *t, EvalResult *r) {
+    eval_result_free(&t->last_eval);
+    t->last_eval = *r;
+    memset(r, 0, sizeof *r);
+    t->last_eval_serial++;
+    t->last_eval_step = t->global_step;
+    t->last_eval_epoch = t->epoch;
 }
 
 Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res) {
@@ -404,7 +423,7 @@ Status trainer_end_epoch(Trainer *t, int force_eval, int force_checkpoint) {
         t->last_test_acc = r.accuracy;
         t->last_test_loss = r.loss;
         if (r.accuracy > t->best_test_acc) t->best_test_acc = r.accuracy;
-        eval_result_free(&r);
+        trainer_keep_eval(t, &r);
         if (t->data.val.count > 0) {
             TRY(trainer_evaluate(t, &t->data.val, &r));
             t->last_val_acc = val_acc = r.accuracy;
@@ -721,12 +740,16 @@ void trainer_lr_suggest(const double *lr, const double *smooth, int n, LrFindRes
     r->min_loss_lr = lr[imin];
     /* Where the loss still falls clearly: an order of magnitude below its minimum. */
     r->suggested_lr = lr[imin] / 10.0;
-    int isteep = -1;
+    /* The slope over a window of a twentieth of the sweep (point to point, the noise of single
+     * batches decides), and only within three decades below the minimum: far below it the loss
+     * does not move and its wiggles are noise too. */
+    int w = n / 20 > 1 ? n / 20 : 1, isteep = -1;
     double best = 0;
-    for (int i = skip > 0 ? skip : 1; i < imin && i + 1 < n; i++) {
-        double dx = log(lr[i + 1]) - log(lr[i - 1]);
-        if (dx <= 0) continue;
-        double slope = (smooth[i + 1] - smooth[i - 1]) / dx;
+    for (int i = skip > w ? skip : w; i < imin && i + w < n; i++) {
+        if (lr[i] < lr[imin] * 1e-3) continue;
+        double dx = log(lr[i + w]) - log(lr[i - w]);
+        if (dx <= 0 || !isfinite(smooth[i + w]) || !isfinite(smooth[i - w])) continue;
+        double slope = (smooth[i + w] - smooth[i - w]) / dx;
         if (isteep < 0 || slope < best) { best = slope; isteep = i; }
     }
     r->steepest_lr = isteep >= 0 ? lr[isteep] : r->suggested_lr;

@@ -77,6 +77,14 @@ typedef struct Trainer {
     FILE *metrics;              /* run_dir/metrics.csv, appended */
     double last_test_acc, last_test_loss, last_val_acc, last_val_loss, best_test_acc;
     long last_checkpoint_step;
+
+    /* for the viewer (core/viewdata.h): the batch of the last step (owned by the loader, valid
+     * until the next step; NULL before the first) and the last test-set evaluation */
+    const Batch *last_batch;
+    EvalResult last_eval;       /* count 0: none yet */
+    long last_eval_serial;      /* increases whenever last_eval is replaced */
+    long last_eval_step;
+    int last_eval_epoch;
 } Trainer;
 
 /* Build everything from a validated config. run_dir may be NULL or "" (nothing is written); else
@@ -111,6 +119,9 @@ Status trainer_step(Trainer *t, StepResult *res);
  * malloc'd; release with eval_result_free. */
 Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res);
 void eval_result_free(EvalResult *r);
+/* Keep `r` as the trainer's last test evaluation (for the viewer); takes ownership of its
+ * arrays and leaves *r empty. */
+void trainer_keep_eval(Trainer *t, EvalResult *r);
 
 /* End-of-epoch bookkeeping: evaluate when due, append a metrics.csv row, checkpoint when due.
  * Called by the session after a step that finished an epoch (and at the end of the run). */
@@ -152,7 +163,9 @@ typedef struct LrFindResult {
     int steps_done;
     int diverged, cancelled;
     double suggested_lr;        /* min_loss_lr / 10; 0 when there are too few points */
-    double steepest_lr;         /* steepest fall of the smoothed loss against log lr */
+    double steepest_lr;         /* steepest fall of the smoothed loss against log lr (over a
+                                 * window of steps/20 points, within 3 decades below the
+                                 * minimum), so single batches do not decide */
     double min_loss_lr;         /* lr at the lowest smoothed loss */
 } LrFindResult;
 

@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build pkg-config
-          libyaml-dev libopenblas-dev libdnnl-dev
-          tmux)
+          libyaml-dev libopenblas-dev libdnnl-dev libncurses-dev
+          tmux
+          libsdl2-dev libsdl2-ttf-dev libpng-dev fonts-dejavu-core xvfb xauth)
 
 if [[ "${1:-}" != "--no-apt" ]]; then
   missing=()

@@ -1,13 +1,17 @@
 /* bench_ops.c — throughput figures of the fast CPU backend (a benchmark, not a test).
  *
  * Usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] [--windows N]
- *                  [--only convs|ops|step]
- *                  [--alg direct|auto|winograd]   (convolution algorithm; default: the backend's)
+ *                  [--only convs|ops|step|wino|bf16]
+ *                  [--alg direct|auto|winograd|rule]   (default: the backend's, rule)
  *
  *   convs  every convolution shape of resnet20 at the batch: forward, backward-data and
  *          backward-weights GFLOP/s (2 * MACs / median time) and the oneDNN implementation,
  *          next to the sgemm ceiling: OpenBLAS cblas_sgemm on the GEMM an im2col convolution
  *          would run (M = Cout, N = batch * Ho * Wo, K = Cin * k * k), im2col itself not timed.
+ *   wino   (only when asked) 3x3 stride-1 convolutions over a range of widths and map sizes,
+ *          direct against Winograd per direction: the measurements behind the backend's rule.
+ *   bf16   (only when asked; builds with oneDNN, SHORTCUT_WITH_DNNL) the resnet20 shapes with
+ *          bf16 data and weights through oneDNN directly: bf16 is not in the op table yet.
  *   ops    the memory-bound ops at resnet20's largest activation (batch, 16, 32, 32): ms and
  *          effective GB/s (bytes each op must read + write once).
  *   step   a whole resnet20 training step (1x1 projection shortcuts, like the model in
@@ -291,11 +295,159 @@ static void bench_convs(Backend *b, int batch, int reps, const double *gemm) {
            total_flop / total_t * 1e-9, batch / total_t);
 }
 
+/* ---- Winograd against direct, 3x3 stride 1, the basis of the backend's choice ------------- */
+
+static void bench_wino(Backend *b, int batch, int reps) {
+    static const int shapes[][2] = {   /* channels, side */
+        {16, 32}, {32, 32}, {64, 32}, {160, 32},
+        {32, 16}, {64, 16}, {128, 16}, {320, 16},
+        {16, 8}, {64, 8}, {256, 8}, {640, 8}, {512, 4},
+    };
+    CpuCtx *ctx = b->ctx;
+    int keep = ctx->conv_alg;
+    printf("# 3x3 stride-1 convolutions, batch %d: ms direct / Winograd per direction\n", batch);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        int c = shapes[i][0], h = shapes[i][1];
+        double flop = 2.0 * batch * c * h * h * (double)c * 9;
+        int nb = batch;
+        if (flop > 40e9) nb = (int)(batch * 40e9 / flop) < 2 ? 2 : (int)(batch * 40e9 / flop);
+        ConvRun r;
+        memset(&r, 0, sizeof r);
+        r.b = b;
+        r.d = (ConvDesc){.c_in = c, .c_out = c, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+        r.x = tnew(b, nb, c, h, h, DT_F32, -1, 1, 1);
+        r.w = tnew(b, c, c, 3, 3, DT_F32, -0.1f, 0.1f, 2);
+        r.y = tnew(b, nb, c, h, h, DT_F32, 0, 0, 0);
+        r.dx = tnew(b, nb, c, h, h, DT_F32, 0, 0, 0);
+        r.dw = tnew(b, c, c, 3, 3, DT_F32, 0, 0, 0);
+        r.dy = tnew(b, nb, c, h, h, DT_F32, -1, 1, 3);
+        die_if(cpu_relayout(b->ctx, &r.x, cpu_preferred_layout(&r.x)), "relayout");
+        die_if(cpu_relayout(b->ctx, &r.dy, cpu_preferred_layout(&r.dy)), "relayout");
+        double t[2][3];
+        g_foreign_max = 0;
+        for (int alg = 0; alg < 2; alg++) {
+            ctx->conv_alg = alg ? CPU_CONV_WINOGRAD : CPU_CONV_DIRECT;
+            for (int dir = 0; dir < 3; dir++) {
+                r.dir = dir;
+                t[alg][dir] = time_reps(reps, conv_call, &r);
+            }
+        }
+        printf("wino c=%d side=%d batch=%d fwd_ms=%.2f/%.2f bwd_data_ms=%.2f/%.2f "
+               "bwd_weights_ms=%.2f/%.2f speedup=%.2f,%.2f,%.2f foreign_cpu_pct=%.1f\n", c, h, nb,
+               t[0][0] * 1e3, t[1][0] * 1e3, t[0][1] * 1e3, t[1][1] * 1e3, t[0][2] * 1e3,
+               t[1][2] * 1e3, t[0][0] / t[1][0], t[0][1] / t[1][1], t[0][2] / t[1][2],
+               g_foreign_max);
+        b->ops->plan_free(b->ctx, r.d.plan);
+        Tensor *all[] = {&r.x, &r.w, &r.y, &r.dy, &r.dx, &r.dw};
+        for (size_t j = 0; j < sizeof all / sizeof all[0]; j++) b->ops->tensor_free(b->ctx, all[j]);
+    }
+    ctx->conv_alg = keep;
+}
+
+/* ---- bf16 convolutions (not in the op table yet: figures for the decision) ---------------- */
+
+#ifdef SHORTCUT_WITH_DNNL
+#include <oneapi/dnnl/dnnl.h>
+
+#define DN(call) do { dnnl_status_t s__ = (call); if (s__ != dnnl_success) { \
+    fprintf(stderr, "bench_ops: %s failed (%d)\n", #call, (int)s__); exit(1); } } while (0)
+
+typedef struct Bf16Run {
+    dnnl_stream_t stream;
+    dnnl_primitive_t prim;
+    dnnl_exec_arg_t args[5];
+    int nargs;
+} Bf16Run;
+
+static Status bf16_call(void *arg) {
+    Bf16Run *r = arg;
+    if (dnnl_primitive_execute(r->prim, r->stream, r->nargs, r->args) != dnnl_success ||
+        dnnl_stream_wait(r->stream) != dnnl_success)
+        return status_fail(ST_ERR_DEVICE, "bf16 convolution failed");
+    return ST_OK;
+}
+
+static dnnl_memory_t bf16_mem(dnnl_engine_t eng, dnnl_primitive_desc_t pd, dnnl_query_t q) {
+    dnnl_memory_t m;
+    DN(dnnl_memory_create(&m, dnnl_primitive_desc_query_md(pd, q, 0), eng, DNNL_MEMORY_ALLOCATE));
+    void *h;
+    DN(dnnl_memory_get_data_handle(m, &h));
+    memset(h, 0, dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, q, 0)));
+    return m;
+}
+
+/* Each resnet20 shape with bf16 activations and weights (f32 weight gradients, as mixed
+ * precision training keeps them), oneDNN choosing every format, direct algorithm. */
+static void bench_bf16(int batch, int reps) {
+    dnnl_engine_t eng;
+    dnnl_stream_t stream;
+    DN(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    DN(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
+    printf("# bf16 convolutions, batch %d (bf16 data and weights, f32 weight gradients)\n", batch);
+    double total_t = 0, total_flop = 0;
+    for (size_t i = 0; i < N_SHAPES; i++) {
+        const Shape *s = &RESNET20[i];
+        int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+        dnnl_memory_desc_t src, wt, dst, wt_f32;
+        dnnl_dims_t sd = {batch, s->cin, s->h, s->h}, wd = {s->cout, s->cin, s->k, s->k};
+        dnnl_dims_t dd = {batch, s->cout, ho, ho};
+        DN(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_bf16, dnnl_format_tag_any));
+        DN(dnnl_memory_desc_init_by_tag(&wt, 4, wd, dnnl_bf16, dnnl_format_tag_any));
+        DN(dnnl_memory_desc_init_by_tag(&wt_f32, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        DN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_bf16, dnnl_format_tag_any));
+        dnnl_dims_t st = {s->stride, s->stride}, pd_ = {s->pad, s->pad};
+        dnnl_convolution_desc_t fd, bd, wdsc;
+        DN(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                              &src, &wt, NULL, &dst, st, pd_, pd_));
+        DN(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src, &wt, &dst,
+                                                    st, pd_, pd_));
+        DN(dnnl_convolution_backward_weights_desc_init(&wdsc, dnnl_convolution_direct, &src,
+                                                       &wt_f32, NULL, &dst, st, pd_, pd_));
+        dnnl_primitive_desc_t pds[3];
+        DN(dnnl_primitive_desc_create(&pds[0], &fd, NULL, eng, NULL));
+        DN(dnnl_primitive_desc_create(&pds[1], &bd, NULL, eng, pds[0]));
+        DN(dnnl_primitive_desc_create(&pds[2], &wdsc, NULL, eng, pds[0]));
+        double flop = 2.0 * batch * s->cout * ho * ho * (double)s->cin * s->k * s->k, t[3];
+        const char *impl[3];
+        g_foreign_max = 0;
+        for (int dir = 0; dir < 3; dir++) {
+            Bf16Run r = {.stream = stream, .nargs = 3};
+            DN(dnnl_primitive_create(&r.prim, pds[dir]));
+            DN(dnnl_primitive_desc_query(pds[dir], dnnl_query_impl_info_str, 0, &impl[dir]));
+            static const dnnl_query_t q[3][3] = {
+                {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md},
+                {dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md},
+                {dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md}};
+            static const int a[3][3] = {
+                {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+                {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
+                {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}};
+            for (int j = 0; j < 3; j++)
+                r.args[j] = (dnnl_exec_arg_t){a[dir][j], bf16_mem(eng, pds[dir], q[dir][j])};
+            t[dir] = time_reps(reps, bf16_call, &r);
+            for (int j = 0; j < 3; j++) dnnl_memory_destroy(r.args[j].memory);
+            dnnl_primitive_destroy(r.prim);
+        }
+        printf("bf16 conv=\"%s\" fwd_gflops=%.1f bwd_data_gflops=%.1f bwd_weights_gflops=%.1f "
+               "impl=%s,%s,%s foreign_cpu_pct=%.1f\n", s->name, flop / t[0] * 1e-9,
+               flop / t[1] * 1e-9, flop / t[2] * 1e-9, impl[0], impl[1], impl[2], g_foreign_max);
+        double step_t = t[0] + t[2] + (i == 0 ? 0 : t[1]);
+        total_t += s->uses * step_t;
+        total_flop += s->uses * flop * (i == 0 ? 2 : 3);
+        for (int dir = 0; dir < 3; dir++) dnnl_primitive_desc_destroy(pds[dir]);
+    }
+    printf("bf16 convs_per_step_ms=%.2f convs_gflops=%.1f\n", total_t * 1e3,
+           total_flop / total_t * 1e-9);
+    dnnl_stream_destroy(stream);
+    dnnl_engine_destroy(eng);
+}
+#endif
+
 /* ---- memory-bound ops ---------------------------------------------------------------------- */
 
 typedef struct OpRun {
     Backend *b;
-    Tensor x, y, dy, dx, g, be, rm, rv, sm, si, dg, db;
+    Tensor x, y, dy, dx, g, be, rm, rv, sm, si, dg, db, mask;
     int which;
 } OpRun;
 
@@ -312,14 +464,18 @@ static Status op_call(void *arg) {
     case 3: return o->relu_backward(c, &r->x, &r->dy, &r->dx);
     case 4: return o->add(c, &r->x, &r->dy, &r->y);
     case 5: return o->accumulate(c, &r->y, &r->x);
-    default: return o->copy(c, &r->y, &r->x);
+    case 6: return o->copy(c, &r->y, &r->x);
+    case 7: return o->dropout_forward(c, 0.3f, 0, 42, &r->x, &r->y, &r->mask);
+    default: return o->dropout_backward(c, 0.3f, &r->mask, &r->dy, &r->dx);
     }
 }
 
 static void bench_ops(Backend *b, int batch, int reps) {
     static const char *names[] = {"batchnorm_forward_train", "batchnorm_backward", "relu_forward",
-                                  "relu_backward", "add", "accumulate", "copy"};
-    static const double touches[] = {3, 5, 2, 3, 3, 3, 2};   /* tensor passes of minimal traffic */
+                                  "relu_backward", "add", "accumulate", "copy", "dropout_forward",
+                                  "dropout_backward"};
+    /* tensor passes of minimal traffic (a U8 mask counts a quarter) */
+    static const double touches[] = {3, 5, 2, 3, 3, 3, 2, 2.25, 2.25};
     OpRun r;
     memset(&r, 0, sizeof r);
     r.b = b;
@@ -328,6 +484,7 @@ static void bench_ops(Backend *b, int batch, int reps) {
     r.dy = tnew(b, batch, c, h, h, DT_F32, -1, 1, 5);
     r.y = tnew(b, batch, c, h, h, DT_F32, 0, 0, 0);
     r.dx = tnew(b, batch, c, h, h, DT_F32, 0, 0, 0);
+    r.mask = tnew(b, batch, c, h, h, DT_U8, 0, 0, 0);
     die_if(cpu_relayout(b->ctx, &r.x, CPU_LAYOUT_BLK16), "relayout");
     die_if(cpu_relayout(b->ctx, &r.dy, CPU_LAYOUT_BLK16), "relayout");
     Tensor *vec[] = {&r.g, &r.be, &r.rm, &r.rv, &r.sm, &r.si, &r.dg, &r.db};
@@ -336,7 +493,7 @@ static void bench_ops(Backend *b, int batch, int reps) {
     double bytes = (double)tensor_bytes(&r.x);
     printf("# memory-bound ops on (%d, %d, %d, %d) blocked, %.1f MB per tensor\n", batch, c, h, h,
            bytes / 1e6);
-    for (int w = 0; w < 7; w++) {
+    for (int w = 0; w < 9; w++) {
         r.which = w;
         g_foreign_max = 0;
         double t = time_reps(reps, op_call, &r);
@@ -344,7 +501,7 @@ static void bench_ops(Backend *b, int batch, int reps) {
                touches[w] * bytes / t * 1e-9, g_foreign_max);
     }
     Tensor *all[] = {&r.x, &r.y, &r.dy, &r.dx, &r.g, &r.be, &r.rm, &r.rv, &r.sm, &r.si, &r.dg,
-                     &r.db};
+                     &r.db, &r.mask};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) b->ops->tensor_free(b->ctx, all[i]);
 }
 
@@ -562,7 +719,7 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--alg") == 0) alg = argv[++i];
         else {
             fprintf(stderr, "usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] "
-                            "[--windows N] [--only convs|ops|step] [--alg direct|auto|winograd]\n");
+                            "[--windows N] [--only convs|ops|step|wino|bf16] [--alg direct|auto|winograd|rule]\n");
             return 2;
         }
     }
@@ -580,13 +737,18 @@ int main(int argc, char **argv) {
         if (strcmp(alg, "direct") == 0) ctx->conv_alg = CPU_CONV_DIRECT;
         else if (strcmp(alg, "auto") == 0) ctx->conv_alg = CPU_CONV_AUTO;
         else if (strcmp(alg, "winograd") == 0) ctx->conv_alg = CPU_CONV_WINOGRAD;
+        else if (strcmp(alg, "rule") == 0) ctx->conv_alg = CPU_CONV_RULE;
         else {
-            fprintf(stderr, "bench_ops: --alg must be direct, auto or winograd\n");
+            fprintf(stderr, "bench_ops: --alg must be direct, auto, winograd or rule\n");
             return 2;
         }
     }
     printf("# %s, convolution algorithm %d\n", b.ops->describe(b.ctx), ((CpuCtx *)b.ctx)->conv_alg);
     if (!only || strcmp(only, "convs") == 0) bench_convs(&b, batch, reps, gemm);
+    if (only && strcmp(only, "wino") == 0) bench_wino(&b, batch, reps);
+#ifdef SHORTCUT_WITH_DNNL
+    if (only && strcmp(only, "bf16") == 0) bench_bf16(batch, reps);
+#endif
     if (!only || strcmp(only, "ops") == 0) bench_ops(&b, batch, reps);
     if (!only || strcmp(only, "step") == 0) bench_step(&b, batch, steps, windows);
     backend_destroy(&b);

@@ -15,18 +15,18 @@
 #include "trainer.h"
 
 static int has_cifar10(const char *root) {
-    char path[1024];
+    char path[4200];
     struct stat sb;
     snprintf(path, sizeof path, "%s/cifar-10-batches-bin/data_batch_1.bin", root);
     return stat(path, &sb) == 0;
 }
 
 int main(void) {
-    char root[1024] = "";
+    char root[4096] = "";
     const char *env = getenv("SHORTCUT_DATA");
     const char *src = getenv("SHORTCUT_SOURCE_DIR");
-    if (env && has_cifar10(env)) snprintf(root, sizeof root, "%s", env);
-    else if (src) {
+    if (env && strlen(env) < 2048 && has_cifar10(env)) snprintf(root, sizeof root, "%s", env);
+    else if (src && strlen(src) < 2048) {
         snprintf(root, sizeof root, "%s/../shared/data", src);
         if (!has_cifar10(root)) root[0] = 0;
     }

@@ -183,6 +183,7 @@ static void conv_case(const ConvShape *s, int lx, int ldy, ConvDesc *dc) {
 }
 
 static void test_conv(int alg) {
+    int keep = ((CpuCtx *)C.ctx)->conv_alg;
     ((CpuCtx *)C.ctx)->conv_alg = alg;
     static const ConvShape shapes[] = {
         {2, 3, 32, 32, 16, 3, 1, 1, 0},    /* CIFAR stem */
@@ -211,7 +212,7 @@ static void test_conv(int alg) {
             }
     }
     C.ops->plan_free(C.ctx, NULL);
-    ((CpuCtx *)C.ctx)->conv_alg = CPU_CONV_DIRECT;
+    ((CpuCtx *)C.ctx)->conv_alg = keep;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -267,7 +268,7 @@ static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy) {
 static void test_batchnorm(void) {
     static const int shapes[][5] = {
         /* n, c, h, w, offset */
-        {1, 16, 5, 3, 0}, {4, 32, 8, 8, 0}, {3, 5, 7, 7, 0}, {2, 24, 1, 1, 0},
+        {1, 16, 5, 3, 0}, {4, 32, 8, 8, 0}, {3, 5, 7, 7, 0}, {5, 24, 1, 1, 0},
         {2, 16, 4, 4, 50}, {1, 3, 33, 17, 0}, {8, 64, 8, 8, 1},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
@@ -586,6 +587,7 @@ int main(void) {
     test_conv(CPU_CONV_DIRECT);
     test_conv(CPU_CONV_AUTO);
     test_conv(CPU_CONV_WINOGRAD);
+    test_conv(CPU_CONV_RULE);
     test_batchnorm();
     test_eltwise();
     test_pool();

@@ -1,10 +1,10 @@
 /* cpu_backend.c — the fast CPU backend's op table, context, threads and memory ops.
  *
- * Owns: backend_cpu_create(), the oneDNN engine and stream, the scratch buffers every op
- * shares, tensor allocation (64-byte aligned, kept while the capacity suffices) and the
- * host <-> backend copies, which convert between dense NCHW and the blocked layout
- * (cpu_internal.h). The ops themselves live in cpu_conv.c, cpu_bn.c, cpu_eltwise.c,
- * cpu_pool.c and cpu_dense.c. */
+ * Owns: backend_cpu_create(), the scratch buffers every op shares, tensor allocation (64-byte
+ * aligned, kept while the capacity suffices) and the host <-> backend copies, which convert
+ * between dense NCHW and the blocked layout (cpu_internal.h). The ops themselves live in
+ * cpu_conv_dnnl.c (or cpu_conv_gemm.c), cpu_bn.c, cpu_eltwise.c, cpu_pool.c, cpu_linear.c,
+ * cpu_loss.c and cpu_sgd.c. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,25 +37,6 @@ Status cpu_scratch(CpuCtx *ctx, int slot, size_t bytes, void **out) {
     }
     *out = ctx->scratch[slot];
     return ST_OK;
-}
-
-static const char *dnnl_status_text(dnnl_status_t s) {
-    switch (s) {
-    case dnnl_success: return "success";
-    case dnnl_out_of_memory: return "out of memory";
-    case dnnl_invalid_arguments: return "invalid arguments";
-    case dnnl_unimplemented: return "no implementation for these shapes";
-    case dnnl_iterator_ends: return "iterator ends";
-    case dnnl_runtime_error: return "runtime error";
-    case dnnl_not_required: return "not required";
-    }
-    return "unknown error";
-}
-
-Status cpu_dnnl_fail(dnnl_status_t s, const char *what) {
-    return status_fail(s == dnnl_out_of_memory ? ST_ERR_OOM : ST_ERR_DEVICE,
-                       "cpu backend: oneDNN call %s failed: %s; try the \"reference\" backend "
-                       "to run without oneDNN", what, dnnl_status_text(s));
 }
 
 /* ---- memory ---- */
@@ -151,32 +132,21 @@ static void cpu_model_name(char *out, size_t cap) {
     if (fclose(f) != 0) snprintf(out, cap, "unknown CPU");
 }
 
-static const char *isa_name(void) {
-    switch (dnnl_get_effective_cpu_isa()) {
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512+amx";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_bf16";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_vnni";
-    case dnnl_cpu_isa_avx512_core: return "avx512";
-    case dnnl_cpu_isa_avx2_vnni: case dnnl_cpu_isa_avx2: return "avx2";
-    default: return "sse4.1 or older";
-    }
-}
-
 static const char *cpu_describe(void *vctx) {
     CpuCtx *ctx = vctx;
     char model[96];
     cpu_model_name(model, sizeof model);
-    const dnnl_version_t *v = dnnl_version();
-    snprintf(ctx->description, sizeof ctx->description, "cpu: %s, %d threads, %s, oneDNN %d.%d.%d",
-             model, ctx->threads, isa_name(), v->major, v->minor, v->patch);
+    char library[64];
+    cpu_conv_library(library, sizeof library);
+    snprintf(ctx->description, sizeof ctx->description, "cpu: %s, %d threads, %s", model,
+             ctx->threads, library);
     return ctx->description;
 }
 
 static void cpu_destroy(void *vctx) {
     CpuCtx *ctx = vctx;
     if (!ctx) return;
-    if (ctx->stream) dnnl_stream_destroy(ctx->stream);
-    if (ctx->engine) dnnl_engine_destroy(ctx->engine);
+    cpu_conv_release(ctx);
     for (int i = 0; i < CPU_SCRATCH_SLOTS; i++) free(ctx->scratch[i]);
     free(ctx);
 }
@@ -222,11 +192,9 @@ Status backend_cpu_create(int threads, Backend *out) {
         return status_fail(ST_ERR_OOM, "cpu backend: cannot allocate its context (%zu bytes)",
                            sizeof *ctx);
     cpu_set_threads(ctx, threads);
-    dnnl_status_t s = dnnl_engine_create(&ctx->engine, dnnl_cpu, 0);
-    if (s == dnnl_success) s = dnnl_stream_create(&ctx->stream, ctx->engine,
-                                                   dnnl_stream_default_flags);
-    if (s != dnnl_success) {
-        Status st = cpu_dnnl_fail(s, "engine/stream creation");
+    ctx->conv_alg = CPU_CONV_RULE;
+    Status st = cpu_conv_init(ctx);
+    if (st != ST_OK) {
         cpu_destroy(ctx);
         return st;
     }

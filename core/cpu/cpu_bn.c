@@ -3,7 +3,7 @@
  * Work is split into chunks that each belong to one sample: a 16-channel block (nChw16c:
  * rows of 16 lanes, one channel per lane) or one channel plane (NCHW: the plane read as rows of
  * 16 consecutive pixels, all lanes the same channel, plus a scalar tail). Both run the same
- * 16-lane kernels. Statistics are exact two-pass moments per chunk (the chunk stays in cache),
+ * 16-lane vector kernels (AVX-512 where the machine has it, see CPU_HOT). Statistics are exact two-pass moments per chunk (the chunk stays in cache),
  * combined across samples in double with Chan's formula, so large means do not cancel the
  * variance away. */
 #include <math.h>
@@ -44,89 +44,116 @@ static inline void lanes_load(const Chunks *k, long i, const float *per_channel,
     for (int l = 0; l < 16; l++) out[l] = per_channel[chunk_channel(k, i, l)];
 }
 
-/* Sum of one chunk's values, per lane; NCHW folds rows and tail into a single channel value. */
+/* ---- 16-lane kernels over `rows` rows of 16 floats (two accumulators hide add latency) ---- */
+
+CPU_HOT static void k_sum(const float *x, long rows, float out[16]) {
+    CpuV16 s0 = {0}, s1 = {0};
+    long r = 0;
+    for (; r + 1 < rows; r += 2) {
+        s0 += CPU_V16_LOAD(x + r * 16);
+        s1 += CPU_V16_LOAD(x + r * 16 + 16);
+    }
+    if (r < rows) s0 += CPU_V16_LOAD(x + r * 16);
+    CPU_V16_STORE(out, s0 + s1);
+}
+
+CPU_HOT static void k_sqdev(const float *x, long rows, const float mu[16], float out[16]) {
+    CpuV16 m = CPU_V16_LOAD(mu), s0 = {0}, s1 = {0};
+    long r = 0;
+    for (; r + 1 < rows; r += 2) {
+        CpuV16 d0 = CPU_V16_LOAD(x + r * 16) - m, d1 = CPU_V16_LOAD(x + r * 16 + 16) - m;
+        s0 += d0 * d0;
+        s1 += d1 * d1;
+    }
+    if (r < rows) {
+        CpuV16 d = CPU_V16_LOAD(x + r * 16) - m;
+        s0 += d * d;
+    }
+    CPU_V16_STORE(out, s0 + s1);
+}
+
+CPU_HOT static void k_dot(const float *dy, const float *x, long rows, const float mu[16],
+                          float sdy[16], float sdyx[16]) {
+    CpuV16 m = CPU_V16_LOAD(mu), a = {0}, b = {0};
+    for (long r = 0; r < rows; r++) {
+        CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+        a += g;
+        b += g * (CPU_V16_LOAD(x + r * 16) - m);
+    }
+    CPU_V16_STORE(sdy, a);
+    CPU_V16_STORE(sdyx, b);
+}
+
+/* y = (x - mu) * a + b (centering first keeps large means from cancelling). */
+CPU_HOT static void k_affine(const float *x, float *y, long rows, const float mu[16],
+                             const float a[16], const float b[16]) {
+    CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), vb = CPU_V16_LOAD(b);
+    for (long r = 0; r < rows; r++)
+        CPU_V16_STORE(y + r * 16, (CPU_V16_LOAD(x + r * 16) - m) * va + vb);
+}
+
+/* dx = dy * a + (x - mu) * c1 + c0. */
+CPU_HOT static void k_bwd(const float *dy, const float *x, float *dx, long rows,
+                          const float mu[16], const float a[16], const float c1[16],
+                          const float c0[16]) {
+    CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), v1 = CPU_V16_LOAD(c1);
+    CpuV16 v0 = CPU_V16_LOAD(c0);
+    for (long r = 0; r < rows; r++)
+        CPU_V16_STORE(dx + r * 16, CPU_V16_LOAD(dy + r * 16) * va +
+                                       (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
+}
+
+/* ---- per chunk: the kernels plus, for NCHW planes, the pixels after the last full row and
+ * the fold of the 16 lanes (all one channel) into one value ---- */
+
+static void fold_lanes(const Chunks *k, float v[16], float tail) {
+    if (k->blocked) return;
+    float t = tail;
+    for (int l = 0; l < 16; l++) t += v[l];
+    for (int l = 0; l < 16; l++) v[l] = t;
+}
+
 static void chunk_sum(const Chunks *k, const float *x, float out[16]) {
-    float s[16] = {0};
-    for (long r = 0; r < k->rows; r++) {
-#pragma omp simd
-        for (int l = 0; l < 16; l++) s[l] += x[r * 16 + l];
-    }
-    if (!k->blocked) {
-        float t = 0;
-        for (int l = 0; l < 16; l++) t += s[l];
-        for (long j = 0; j < k->tail; j++) t += x[k->rows * 16 + j];
-        for (int l = 0; l < 16; l++) s[l] = t;
-    }
-    for (int l = 0; l < 16; l++) out[l] = s[l];
+    k_sum(x, k->rows, out);
+    float t = 0;
+    for (long j = 0; j < k->tail; j++) t += x[k->rows * 16 + j];
+    fold_lanes(k, out, t);
 }
 
-/* Sum of (x - mu)^2 per lane (mu per lane). */
 static void chunk_sqdev(const Chunks *k, const float *x, const float mu[16], float out[16]) {
-    float s[16] = {0};
-    for (long r = 0; r < k->rows; r++) {
-#pragma omp simd
-        for (int l = 0; l < 16; l++) {
-            float d = x[r * 16 + l] - mu[l];
-            s[l] += d * d;
-        }
+    k_sqdev(x, k->rows, mu, out);
+    float t = 0;
+    for (long j = 0; j < k->tail; j++) {
+        float d = x[k->rows * 16 + j] - mu[0];
+        t += d * d;
     }
-    if (!k->blocked) {
-        float t = 0;
-        for (int l = 0; l < 16; l++) t += s[l];
-        for (long j = 0; j < k->tail; j++) {
-            float d = x[k->rows * 16 + j] - mu[0];
-            t += d * d;
-        }
-        for (int l = 0; l < 16; l++) s[l] = t;
-    }
-    for (int l = 0; l < 16; l++) out[l] = s[l];
+    fold_lanes(k, out, t);
 }
 
-/* Sums of dy and of dy * (x - mu) per lane. */
 static void chunk_dot(const Chunks *k, const float *dy, const float *x, const float mu[16],
                       float sdy[16], float sdyx[16]) {
-    float a[16] = {0}, b[16] = {0};
-    for (long r = 0; r < k->rows; r++) {
-#pragma omp simd
-        for (int l = 0; l < 16; l++) {
-            float g = dy[r * 16 + l];
-            a[l] += g;
-            b[l] += g * (x[r * 16 + l] - mu[l]);
-        }
+    k_dot(dy, x, k->rows, mu, sdy, sdyx);
+    float ta = 0, tb = 0;
+    for (long j = 0; j < k->tail; j++) {
+        float g = dy[k->rows * 16 + j];
+        ta += g;
+        tb += g * (x[k->rows * 16 + j] - mu[0]);
     }
-    if (!k->blocked) {
-        float ta = 0, tb = 0;
-        for (int l = 0; l < 16; l++) { ta += a[l]; tb += b[l]; }
-        for (long j = 0; j < k->tail; j++) {
-            float g = dy[k->rows * 16 + j];
-            ta += g;
-            tb += g * (x[k->rows * 16 + j] - mu[0]);
-        }
-        for (int l = 0; l < 16; l++) { a[l] = ta; b[l] = tb; }
-    }
-    for (int l = 0; l < 16; l++) { sdy[l] = a[l]; sdyx[l] = b[l]; }
+    fold_lanes(k, sdy, ta);
+    fold_lanes(k, sdyx, tb);
 }
 
-/* y = (x - mu) * a + b per lane (centering first keeps large means from cancelling). */
 static void chunk_affine(const Chunks *k, const float *x, float *y, const float mu[16],
                          const float a[16], const float b[16]) {
-    for (long r = 0; r < k->rows; r++) {
-#pragma omp simd
-        for (int l = 0; l < 16; l++) y[r * 16 + l] = (x[r * 16 + l] - mu[l]) * a[l] + b[l];
-    }
+    k_affine(x, y, k->rows, mu, a, b);
     for (long j = 0; j < k->tail; j++)
         y[k->rows * 16 + j] = (x[k->rows * 16 + j] - mu[0]) * a[0] + b[0];
 }
 
-/* dx = dy * a + (x - mu) * c1 + c0 per lane. */
 static void chunk_bwd(const Chunks *k, const float *dy, const float *x, float *dx,
                       const float mu[16], const float a[16], const float c1[16],
                       const float c0[16]) {
-    for (long r = 0; r < k->rows; r++) {
-#pragma omp simd
-        for (int l = 0; l < 16; l++)
-            dx[r * 16 + l] = dy[r * 16 + l] * a[l] + (x[r * 16 + l] - mu[l]) * c1[l] + c0[l];
-    }
+    k_bwd(dy, x, dx, k->rows, mu, a, c1, c0);
     for (long j = 0; j < k->tail; j++) {
         long o = k->rows * 16 + j;
         dx[o] = dy[o] * a[0] + (x[o] - mu[0]) * c1[0] + c0[0];

@@ -10,6 +10,9 @@
  * layout of every tensor they write; U8 dropout masks share the layout of their input.
  * With H*W == 1 the two layouts are the same bytes, so such tensors always count as NCHW.
  *
+ * Builds without oneDNN compile cpu_conv_gemm.c (im2col + OpenBLAS) instead of
+ * cpu_conv_dnnl.c; that variant keeps every activation NCHW (cpu_conv_blocked() says which).
+ *
  * Threads. OpenMP's thread count is a per-thread setting, and the worker thread that runs
  * training is not the thread that created the backend, so every op calls cpu_enter() first. */
 #ifndef SHORTCUT_CPU_INTERNAL_H
@@ -17,35 +20,68 @@
 
 #include <stddef.h>
 
-#include <oneapi/dnnl/dnnl.h>
-
 #include "backend.h"
 
 enum { CPU_LAYOUT_NCHW = 0, CPU_LAYOUT_BLK16 = 1 };
 
 /* Scratch slots: independent staging buffers an op may hold at the same time. */
-enum { CPU_SCRATCH_A = 0, CPU_SCRATCH_B, CPU_SCRATCH_C, CPU_SCRATCH_DNNL, CPU_SCRATCH_SLOTS };
+enum { CPU_SCRATCH_A = 0, CPU_SCRATCH_B, CPU_SCRATCH_C, CPU_SCRATCH_CONV, CPU_SCRATCH_SLOTS };
 
-/* Convolution algorithm requests (oneDNN falls back to direct where a shape has no other). */
-enum { CPU_CONV_DIRECT = 0, CPU_CONV_AUTO, CPU_CONV_WINOGRAD };
+/* Convolution algorithm: oneDNN's direct kernels, oneDNN's own choice, Winograd wherever a
+ * shape allows it, or (the default) Winograd where a measured rule says it is faster
+ * (cpu_conv.c). All fall back to direct where nothing else exists. */
+enum { CPU_CONV_DIRECT = 0, CPU_CONV_AUTO, CPU_CONV_WINOGRAD, CPU_CONV_RULE };
 
 typedef struct CpuCtx {
     int threads;                 /* OpenMP threads every op runs with */
     int conv_alg;                /* CPU_CONV_*; plans are rebuilt when it changes */
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
+    void *conv;                  /* the convolution library's state (oneDNN engine, stream) */
     void *scratch[CPU_SCRATCH_SLOTS];
     size_t scratch_cap[CPU_SCRATCH_SLOTS];   /* bytes */
-    char description[192];
+    char description[256];
 } CpuCtx;
+
+/* Hot loops are compiled three times, for AVX-512 (x86-64-v4), AVX2 (v3) and the baseline,
+ * and the loader picks the best the machine has (GCC function multiversioning): the build
+ * stays portable and laptops without AVX-512 still get AVX2. Parallel regions call these
+ * kernels on their share of the work. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CPU_HOT
+#endif
+
+/* 16 floats: one row of the blocked layout, one AVX-512 register. GCC vector extensions
+ * lower to whatever the clone's ISA offers. Loads and stores go through an unaligned,
+ * may_alias type, so any float pointer works. */
+typedef float CpuV16 __attribute__((vector_size(64)));
+typedef float CpuV16u __attribute__((vector_size(64), aligned(4), may_alias));
+#define CPU_V16_LOAD(p) (*(const CpuV16u *)(p))
+#define CPU_V16_STORE(p, v) (*(CpuV16u *)(p) = (v))
+
+/* [*lo, *hi) of part i of `parts` near-equal pieces of n elements, cut at multiples of 16. */
+static inline void cpu_split(long n, int parts, int i, long *lo, long *hi) {
+    long per = ((n + parts - 1) / parts + 15) & ~15L;
+    *lo = per * i < n ? per * i : n;
+    *hi = per * (i + 1) < n ? per * (i + 1) : n;
+}
 
 /* ---- cpu_backend.c ---- */
 void cpu_enter(CpuCtx *ctx);
 /* A 64-byte aligned buffer of at least `bytes` in `slot`, kept and grown across calls. */
 Status cpu_scratch(CpuCtx *ctx, int slot, size_t bytes, void **out);
-Status cpu_dnnl_fail(dnnl_status_t s, const char *what);
-#define CPU_DNNL(call) do { dnnl_status_t s__ = (call); \
-    if (s__ != dnnl_success) return cpu_dnnl_fail(s__, #call); } while (0)
+
+/* ---- cpu_conv_dnnl.c or cpu_conv_gemm.c: convolutions and GEMM ---- */
+Status cpu_conv_init(CpuCtx *ctx);
+void cpu_conv_release(CpuCtx *ctx);
+/* 1 when convolutions read and write the blocked layout (oneDNN), 0 when everything is NCHW. */
+int cpu_conv_blocked(void);
+/* "avx512_bf16, oneDNN 2.6.3" / "avx2, im2col + OpenBLAS": for describe(). */
+void cpu_conv_library(char *buf, size_t len);
+/* Row-major C = alpha * op(A) * op(B) + beta * C with op = transpose for 'T'. */
+Status cpu_sgemm(CpuCtx *ctx, char transa, char transb, long m, long n, long k, float alpha,
+                 const float *a, long lda, const float *b, long ldb, float beta, float *c,
+                 long ldc);
 
 /* ---- cpu_layout.c ---- */
 /* The layout t's bytes are in (H*W == 1 and C % 16 != 0 always read as NCHW). */
@@ -55,7 +91,7 @@ static inline int cpu_layout(const Tensor *t) {
 }
 /* The layout the backend writes an activation of t's shape in. */
 static inline int cpu_preferred_layout(const Tensor *t) {
-    return (t->dtype == DT_F32 && t->c % 16 == 0 && t->h * t->w > 1)
+    return (t->dtype == DT_F32 && t->c % 16 == 0 && t->h * t->w > 1 && cpu_conv_blocked())
                ? CPU_LAYOUT_BLK16 : CPU_LAYOUT_NCHW;
 }
 /* Element offset of (n, c, h, w) in t's layout; the step between w and w+1 is cpu_wstep(). */
@@ -83,7 +119,8 @@ Status cpu_conv2d_backward_data(void *ctx, ConvDesc *d, const Tensor *dy, const 
 Status cpu_conv2d_backward_filter(void *ctx, ConvDesc *d, const Tensor *x, const Tensor *dy,
                                   Tensor *dw, Tensor *db);
 void cpu_plan_free(void *ctx, void *plan);
-/* Name of the oneDNN implementation the forward plan of d uses ("" before the first call). */
+/* Implementation a plan of d uses for direction `which` (0 forward, 1 backward-data,
+ * 2 backward-weights; "" before its first call). */
 const char *cpu_conv_impl(const ConvDesc *d, int which);
 
 Status cpu_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,

@@ -1,8 +1,7 @@
 /* cpu_linear.c — the fully connected layer: y = x W^T + b and its gradients.
  *
- * GEMMs go through oneDNN's sgemm (row-major, threaded by the same OpenMP pool as the rest of
- * the backend, so no second thread pool competes for the cores). x is read as (N, K) in NCHW
- * order; a blocked x is converted first. */
+ * The GEMMs go through cpu_sgemm (oneDNN's, or OpenBLAS in builds without oneDNN). x is read as
+ * (N, K) in NCHW order; a blocked x is converted first. */
 #include "cpu_internal.h"
 
 Status cpu_linear_forward(void *vctx, const Tensor *x, const Tensor *w, const Tensor *b,
@@ -13,7 +12,7 @@ Status cpu_linear_forward(void *vctx, const Tensor *x, const Tensor *w, const Te
     const float *xd;
     TRY(cpu_data_as(ctx, x, CPU_LAYOUT_NCHW, CPU_SCRATCH_A, (const void **)&xd));
     float *yd = y->data;
-    CPU_DNNL(dnnl_sgemm('N', 'T', n, m, k, 1.0f, xd, k, w->data, k, 0.0f, yd, m));
+    TRY(cpu_sgemm(ctx, 'N', 'T', n, m, k, 1.0f, xd, k, w->data, k, 0.0f, yd, m));
     if (b) {
         const float *bd = b->data;
         for (long i = 0; i < n; i++)
@@ -30,10 +29,10 @@ Status cpu_linear_backward(void *vctx, const Tensor *x, const Tensor *w, const T
     long n = x->n, k = (long)x->c * x->h * x->w, m = w->n;
     const float *xd, *g = dy->data;
     TRY(cpu_data_as(ctx, x, CPU_LAYOUT_NCHW, CPU_SCRATCH_A, (const void **)&xd));
-    CPU_DNNL(dnnl_sgemm('T', 'N', m, k, n, 1.0f, g, m, xd, k, 0.0f, dw->data, k));
+    TRY(cpu_sgemm(ctx, 'T', 'N', m, k, n, 1.0f, g, m, xd, k, 0.0f, dw->data, k));
     dw->layout = CPU_LAYOUT_NCHW;
     if (dx) {
-        CPU_DNNL(dnnl_sgemm('N', 'N', n, k, m, 1.0f, g, m, w->data, k, 0.0f, dx->data, k));
+        TRY(cpu_sgemm(ctx, 'N', 'N', n, k, m, 1.0f, g, m, w->data, k, 0.0f, dx->data, k));
         dx->layout = CPU_LAYOUT_NCHW;
     }
     if (db) {

@@ -6,7 +6,7 @@
  * handles, the shared workspace and scratch buffers, device memory (out of memory is reported
  * with the size asked for and leaves the tensor as it was), host <-> device copies, the checked
  * call helpers behind CU_TRY / DNN_TRY / BLAS_TRY, and set_precision/describe. The ops live in
- * cuda_conv.c, cuda_bn.c, cuda_dense.c and cuda_eltwise.c. */
+ * cuda_conv.c, cuda_bn.c, cuda_dense.c, cuda_eltwise.c and cuda_augment.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +77,15 @@ Status cuda_need_like(const char *op, const char *what, const Tensor *t, const T
 /* ------------------------------------------------------------------------------------------
  * scratch, workspace, synchronization */
 
-/* Grow a device buffer: the old one is released first so growing never needs both. */
-static Status grow(void **buf, size_t *cap, size_t bytes, const char *what) {
+/* The old buffer is released first so growing never needs both. */
+Status cuda_grow(void **buf, size_t *cap, size_t bytes, const char *what) {
     if (*cap >= bytes && *buf)
         return ST_OK;
-    if (*buf)
+    if (*buf) {
+        /* queued kernels may still read the old buffer (cudaFree waits too; this says so) */
+        CU_TRY(cudaDeviceSynchronize());
         CU_TRY(cudaFree(*buf));
+    }
     *buf = NULL;
     *cap = 0;
     size_t want = bytes < 256 ? 256 : bytes;
@@ -105,7 +108,7 @@ static Status grow(void **buf, size_t *cap, size_t bytes, const char *what) {
 }
 
 Status cuda_scratch(CudaCtx *ctx, int slot, size_t bytes, void **out) {
-    TRY(grow(&ctx->scratch[slot], &ctx->scratch_cap[slot], bytes, "a low-precision scratch "
+    TRY(cuda_grow(&ctx->scratch[slot], &ctx->scratch_cap[slot], bytes, "a low-precision scratch "
              "buffer"));
     *out = ctx->scratch[slot];
     return ST_OK;
@@ -114,21 +117,25 @@ Status cuda_scratch(CudaCtx *ctx, int slot, size_t bytes, void **out) {
 Status cuda_workspace(CudaCtx *ctx, size_t bytes) {
     if (bytes == 0 || ctx->ws_cap >= bytes)
         return ST_OK;
-    return grow(&ctx->ws, &ctx->ws_cap, bytes, "the cuDNN workspace");
+    return cuda_grow(&ctx->ws, &ctx->ws_cap, bytes, "the cuDNN workspace");
 }
 
 Status cuda_sync(CudaCtx *ctx, const char *where) {
-    cudaError_t e = cudaStreamSynchronize(ctx->stream);
+    /* the 16-byte error record rides along with the wait the caller needs anyway */
+    cudaError_t e = cudaMemcpyAsync(ctx->deverr, ctx->deverr_dev, sizeof *ctx->deverr,
+                                    cudaMemcpyDeviceToHost, ctx->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(ctx->stream);
     if (e != cudaSuccess) {
         cudaGetLastError();
         return status_fail(ST_ERR_DEVICE, "cuda backend: a GPU operation failed (noticed at %s): "
                            "%s (%s); the GPU may be unusable until the run is restarted", where,
                            cudaGetErrorString(e), cudaGetErrorName(e));
     }
-    volatile CudaDeviceError *de = ctx->deverr;
+    const CudaDeviceError *de = ctx->deverr;
     if (de->code == CUDA_DEVERR_LABEL) {
         int sample = de->a, label = de->b, classes = de->c;
-        de->code = CUDA_DEVERR_NONE;
+        CU_TRY(cudaMemsetAsync(ctx->deverr_dev, 0, sizeof *ctx->deverr_dev, ctx->stream));
         return status_fail(ST_ERR_ARG, "cuda softmax_xent: label %d of sample %d is outside [0, "
                            "%d) (does the dataset have more classes than the model?)", label,
                            sample, classes);
@@ -167,6 +174,7 @@ static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
          * the tensor stays usable at its previous shape (the caller refuses the change). */
         cudaGetLastError();
         size_t old = t->cap;
+        CU_TRY(cudaDeviceSynchronize());
         CU_TRY(cudaFree(t->data));
         t->data = NULL;
         t->cap = 0;
@@ -192,15 +200,18 @@ static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
     }
     if (e != cudaSuccess)
         return cuda_rt_fail(e, "cudaMalloc(&p, want)", __FILE__, __LINE__);
-    if (t->data)
+    if (t->data) {
+        CU_TRY(cudaDeviceSynchronize());   /* queued kernels may still use the old buffer */
         CU_TRY(cudaFree(t->data));
+    }
     t->data = p;
     t->cap = want;
     return ST_OK;
 }
 
-/* cudaFree can only fail here for a pointer we did not allocate or a dead context; neither
- * leaves anything to recover, and free functions return nothing. */
+/* cudaFree waits for queued work on the device before it releases the memory. It can only fail
+ * for a pointer we did not allocate or a dead context; neither leaves anything to recover, and
+ * free functions return nothing. */
 static void cuda_tensor_free(void *vctx, Tensor *t) {
     (void)vctx;
     if (!t)
@@ -283,7 +294,7 @@ static const char *cuda_describe(void *vctx) {
     char mem[32];
     cuda_format_bytes(mem, sizeof mem, ctx->total_mem);
     snprintf(ctx->description, sizeof ctx->description,
-             "cuda: %s, sm_%d%d, %s, CUDA runtime %d.%d driver %d.%d, cuDNN %zu.%zu.%zu, "
+             "cuda: %.200s, sm_%d%d, %s, CUDA runtime %d.%d driver %d.%d, cuDNN %zu.%zu.%zu, "
              "convolutions in %s%s%s%s",
              ctx->gpu_name, ctx->cc_major, ctx->cc_minor, mem, ctx->runtime_version / 1000,
              ctx->runtime_version % 1000 / 10, ctx->driver_version / 1000,
@@ -291,10 +302,14 @@ static const char *cuda_describe(void *vctx) {
              ctx->cudnn_version % 10000 / 100, ctx->cudnn_version % 100,
              cuda_precision_name(ctx->prec), ctx->prec_note[0] ? " (" : "", ctx->prec_note,
              ctx->prec_note[0] ? ")" : "");
-    if (ctx->deterministic) {
-        size_t len = strlen(ctx->description);
+    size_t len = strlen(ctx->description);
+    if (ctx->lp_fallbacks > 0 && len < sizeof ctx->description)
+        snprintf(ctx->description + len, sizeof ctx->description - len, " (%d convolution%s in "
+                 "fp32: no %s algorithm)", ctx->lp_fallbacks, ctx->lp_fallbacks == 1 ? "" : "s",
+                 cuda_precision_name(ctx->prec));
+    len = strlen(ctx->description);
+    if (ctx->deterministic && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", deterministic");
-    }
     return ctx->description;
 }
 
@@ -305,11 +320,13 @@ static void cuda_destroy(void *vctx) {
         return;
     if (ctx->stream && cudaStreamSynchronize(ctx->stream) != cudaSuccess)
         cudaGetLastError();
-    void *bufs[] = {ctx->ws, ctx->reduce, ctx->sgd_dev, ctx->scratch[0], ctx->scratch[1],
-                    ctx->scratch[2]};
+    void *bufs[] = {ctx->ws, ctx->reduce, ctx->sgd_dev, ctx->aug_dev, ctx->scratch[0],
+                    ctx->scratch[1], ctx->scratch[2]};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] && cudaFree(bufs[i]) != cudaSuccess)
             cudaGetLastError();
+    if (ctx->deverr_dev && cudaFree(ctx->deverr_dev) != cudaSuccess)
+        cudaGetLastError();
     if (ctx->deverr && cudaFreeHost(ctx->deverr) != cudaSuccess)
         cudaGetLastError();
     for (int i = 0; i < 3; i++)
@@ -323,6 +340,7 @@ static void cuda_destroy(void *vctx) {
         cudaGetLastError();
     cuda_algo_cache_clear(&ctx->algos);
     free(ctx->sgd_host);
+    free(ctx->aug_host);
     free(ctx);
 }
 
@@ -360,6 +378,7 @@ static const BackendOps CUDA_OPS = {
     .describe = cuda_describe,
     .destroy = cuda_destroy,
     .set_precision = cuda_set_precision,
+    .augment = cuda_augment,
 };
 
 /* Every failure while reaching the device means "no usable CUDA device" to the caller. */
@@ -401,8 +420,8 @@ Status backend_cuda_create(Backend *out) {
     ctx->cc_minor = prop.minor;
     ctx->total_mem = prop.totalGlobalMem;
     if (prop.major < 8) {
-        char why[320];
-        snprintf(why, sizeof why, "%s is sm_%d%d; this build has GPU code for sm_80 and newer "
+        char why[480];
+        snprintf(why, sizeof why, "%.200s is sm_%d%d; this build has GPU code for sm_80 and newer "
                  "(add %d%d to CMAKE_CUDA_ARCHITECTURES and rebuild)", prop.name, prop.major,
                  prop.minor, prop.major, prop.minor);
         return no_device(ctx, "cudaGetDeviceProperties", why);
@@ -423,9 +442,10 @@ Status backend_cuda_create(Backend *out) {
     PROBE_BLAS(cublasSetStream(ctx->blas, ctx->stream));
     for (int i = 0; i < 3; i++)
         PROBE_DNN(cudnnCreateTensorDescriptor(&ctx->td[i]));
-    PROBE_RT(cudaHostAlloc((void **)&ctx->deverr, sizeof *ctx->deverr, cudaHostAllocMapped));
+    PROBE_RT(cudaMallocHost((void **)&ctx->deverr, sizeof *ctx->deverr));
     memset(ctx->deverr, 0, sizeof *ctx->deverr);
-    PROBE_RT(cudaHostGetDevicePointer((void **)&ctx->deverr_dev, ctx->deverr, 0));
+    PROBE_RT(cudaMalloc((void **)&ctx->deverr_dev, sizeof *ctx->deverr_dev));
+    PROBE_RT(cudaMemset(ctx->deverr_dev, 0, sizeof *ctx->deverr_dev));
     size_t reduce_bytes = CUDA_REDUCE_BLOCKS * (sizeof(double) + sizeof(int)) +
                           sizeof(CudaSumResult) + 64;
     PROBE_RT(cudaMalloc(&ctx->reduce, reduce_bytes));

@@ -11,7 +11,8 @@
  * Precision: fp32 runs with CUDNN_FMA_MATH (no TF32, so results match the CPU to fp32
  * rounding). bf16/fp16 convert x, w and dy into scratch buffers, run on tensor cores with fp32
  * accumulation, and convert y, dx, dw back to fp32; the bias is added (and its gradient
- * summed) in fp32. Uses cuDNN's legacy convolution API, which cuDNN 9 still ships (marked
+ * summed) in fp32. A convolution cuDNN has no low-precision algorithm for stays in fp32
+ * (describe() counts them). Uses cuDNN's legacy convolution API, which cuDNN 9 still ships (marked
  * deprecated for a later major version). */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ typedef struct CudaConvPlan {
     cudnnConvolutionDescriptor_t cd;
     int have[3];                      /* choice[kind] is valid */
     CudaAlgoChoice choice[3];
+    int force_fp32;                   /* cuDNN had no low-precision algorithm for this conv */
 } CudaConvPlan;
 
 static const float ONE = 1.0f, ZERO = 0.0f;
@@ -107,6 +109,7 @@ static Status plan_build(CudaConvPlan *pl, const ConvDesc *d, int n, int h, int 
 
 /* The plan of d for an input (n, c_in, h, w), rebuilt when the shape or the precision moved. */
 static Status plan_for(CudaCtx *ctx, ConvDesc *d, int n, int h, int w, CudaConvPlan **out) {
+    int prec;
     CudaConvPlan *pl = d->plan;
     if (!pl) {
         pl = calloc(1, sizeof *pl);
@@ -115,10 +118,11 @@ static Status plan_for(CudaCtx *ctx, ConvDesc *d, int n, int h, int w, CudaConvP
         d->plan = pl;
         pl->n = -1;
     }
+    prec = pl->force_fp32 ? CUDA_PREC_FP32 : (int)ctx->prec;
     if (pl->n != n || pl->h != h || pl->w != w || pl->c != d->c_in || pl->k != d->c_out ||
         pl->kh != d->kh || pl->kw != d->kw || pl->stride != d->stride || pl->pad != d->pad ||
-        pl->prec != (int)ctx->prec || pl->det != ctx->deterministic) {
-        Status st = plan_build(pl, d, n, h, w, (int)ctx->prec, ctx->deterministic);
+        pl->prec != prec || pl->det != ctx->deterministic) {
+        Status st = plan_build(pl, d, n, h, w, prec, ctx->deterministic);
         if (st != ST_OK) {
             pl->n = -1;   /* half-built: rebuild on the next call */
             return st;
@@ -189,6 +193,13 @@ static int math_allowed(int prec, cudnnMathType_t m) {
     return prec != CUDA_PREC_FP32 || m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH;
 }
 
+/* One candidate of any of cuDNN's three perf structs (they share these fields). */
+#define PERF_ROW(r, prec)                                                                        \
+    ((CudaAlgoPerf){(int)(r).algo,                                                               \
+                    (r).status == CUDNN_STATUS_SUCCESS && math_allowed(prec, (r).mathType),      \
+                    (r).time, (r).memory, (r).determinism == CUDNN_DETERMINISTIC,                \
+                    (int)(r).mathType})
+
 /* Measure every algorithm for `kind` on the real operands (outputs are overwritten, which the
  * op does anyway) and keep the best; or take the cached choice for this shape. */
 static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, const void *w,
@@ -219,33 +230,21 @@ static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, co
                                                        pl->yd, out, count, &got, r, ctx->ws,
                                                        ctx->ws_cap));
         for (int i = 0; i < got; i++)
-            perf[i] = (CudaAlgoPerf){(int)r[i].algo,
-                                     r[i].status == CUDNN_STATUS_SUCCESS &&
-                                         math_allowed(pl->prec, r[i].mathType),
-                                     r[i].time, r[i].memory, r[i].determinism == CUDNN_DETERMINISTIC,
-                                     (int)r[i].mathType};
+            perf[i] = PERF_ROW(r[i], pl->prec);
     } else if (kind == CUDA_CONV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t r[PERF_MAX];
         DNN_TRY(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx->dnn, pl->wd, w, pl->yd, dy,
                                                             pl->cd, pl->xd, out, count, &got, r,
                                                             ctx->ws, ctx->ws_cap));
         for (int i = 0; i < got; i++)
-            perf[i] = (CudaAlgoPerf){(int)r[i].algo,
-                                     r[i].status == CUDNN_STATUS_SUCCESS &&
-                                         math_allowed(pl->prec, r[i].mathType),
-                                     r[i].time, r[i].memory, r[i].determinism == CUDNN_DETERMINISTIC,
-                                     (int)r[i].mathType};
+            perf[i] = PERF_ROW(r[i], pl->prec);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t r[PERF_MAX];
         DNN_TRY(cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx->dnn, pl->xd, x, pl->yd, dy,
                                                               pl->cd, pl->wd, out, count, &got,
                                                               r, ctx->ws, ctx->ws_cap));
         for (int i = 0; i < got; i++)
-            perf[i] = (CudaAlgoPerf){(int)r[i].algo,
-                                     r[i].status == CUDNN_STATUS_SUCCESS &&
-                                         math_allowed(pl->prec, r[i].mathType),
-                                     r[i].time, r[i].memory, r[i].determinism == CUDNN_DETERMINISTIC,
-                                     (int)r[i].mathType};
+            perf[i] = PERF_ROW(r[i], pl->prec);
     }
     int best = cuda_algo_pick(perf, got, ctx->ws_cap, pl->det);
     if (best < 0) {
@@ -327,6 +326,38 @@ static Status finish(CudaCtx *ctx, int prec, const void *res, Tensor *dst) {
     return ST_OK;
 }
 
+/* Plan, operands in the compute precision, result buffer and algorithm for one direction:
+ * FWD reads x and w into y, BWD_DATA dy and w into dx, BWD_FILTER x and dy into dw (unused
+ * inputs are NULL). When cuDNN offers no low-precision algorithm for a shape (an input with 3
+ * channels can be one), this ConvDesc computes in fp32 from then on and describe() counts it. */
+static Status prepare(CudaCtx *ctx, ConvDesc *d, int kind, const Tensor *shape, const Tensor *x,
+                      const Tensor *w, const Tensor *dy, Tensor *out, CudaConvPlan **plan,
+                      const void **xp, const void **wp, const void **dyp, void **outp) {
+    const int out_slot = kind == CUDA_CONV_FWD ? CUDA_SCRATCH_Y
+                         : kind == CUDA_CONV_BWD_DATA ? CUDA_SCRATCH_X : CUDA_SCRATCH_W;
+    for (;;) {
+        CudaConvPlan *pl = NULL;
+        TRY(plan_for(ctx, d, shape->n, shape->h, shape->w, &pl));
+        *xp = *wp = *dyp = NULL;
+        if (x)
+            TRY(operand(ctx, pl->prec, x, CUDA_SCRATCH_X, xp));
+        if (w)
+            TRY(operand(ctx, pl->prec, w, CUDA_SCRATCH_W, wp));
+        if (dy)
+            TRY(operand(ctx, pl->prec, dy, CUDA_SCRATCH_Y, dyp));
+        TRY(result(ctx, pl->prec, out, out_slot, outp));
+        Status st = choose(ctx, pl, kind, *xp, *wp, *dyp, *outp);
+        if (st == ST_OK) {
+            *plan = pl;
+            return ST_OK;
+        }
+        if (st == ST_ERR_OOM || pl->prec == CUDA_PREC_FP32)
+            return st;
+        pl->force_fp32 = 1;   /* the next round builds an fp32 plan, which ends the loop */
+        ctx->lp_fallbacks++;
+    }
+}
+
 /* ------------------------------------------------------------------------------------------
  * the three directions */
 
@@ -344,14 +375,10 @@ Status cuda_conv2d_forward(void *vctx, ConvDesc *d, const Tensor *x, const Tenso
                  conv_out_size(x->w, d->kw, d->stride, d->pad)));
     if (tensor_numel(y) == 0)
         return ST_OK;
-    CudaConvPlan *pl;
-    TRY(plan_for(ctx, d, x->n, x->h, x->w, &pl));
-    const void *xp, *wp;
+    CudaConvPlan *pl = NULL;
+    const void *xp, *wp, *unused;
     void *yp;
-    TRY(operand(ctx, pl->prec, x, CUDA_SCRATCH_X, &xp));
-    TRY(operand(ctx, pl->prec, w, CUDA_SCRATCH_W, &wp));
-    TRY(result(ctx, pl->prec, y, CUDA_SCRATCH_Y, &yp));
-    TRY(choose(ctx, pl, CUDA_CONV_FWD, xp, wp, NULL, yp));
+    TRY(prepare(ctx, d, CUDA_CONV_FWD, x, x, w, NULL, y, &pl, &xp, &wp, &unused, &yp));
     const CudaAlgoChoice *c = &pl->choice[CUDA_CONV_FWD];
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, (cudnnMathType_t)c->math));
     DNN_TRY(cudnnConvolutionForward(ctx->dnn, &ONE, pl->xd, xp, pl->wd, wp, pl->cd,
@@ -374,14 +401,10 @@ Status cuda_conv2d_backward_data(void *vctx, ConvDesc *d, const Tensor *dy, cons
                  conv_out_size(dx->w, d->kw, d->stride, d->pad)));
     if (tensor_numel(dx) == 0)
         return ST_OK;
-    CudaConvPlan *pl;
-    TRY(plan_for(ctx, d, dx->n, dx->h, dx->w, &pl));
-    const void *dyp, *wp;
+    CudaConvPlan *pl = NULL;
+    const void *dyp, *wp, *unused;
     void *dxp;
-    TRY(operand(ctx, pl->prec, dy, CUDA_SCRATCH_Y, &dyp));
-    TRY(operand(ctx, pl->prec, w, CUDA_SCRATCH_W, &wp));
-    TRY(result(ctx, pl->prec, dx, CUDA_SCRATCH_X, &dxp));
-    TRY(choose(ctx, pl, CUDA_CONV_BWD_DATA, NULL, wp, dyp, dxp));
+    TRY(prepare(ctx, d, CUDA_CONV_BWD_DATA, dx, NULL, w, dy, dx, &pl, &unused, &wp, &dyp, &dxp));
     const CudaAlgoChoice *c = &pl->choice[CUDA_CONV_BWD_DATA];
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, (cudnnMathType_t)c->math));
     DNN_TRY(cudnnConvolutionBackwardData(ctx->dnn, &ONE, pl->wd, wp, pl->yd, dyp, pl->cd,
@@ -409,14 +432,10 @@ Status cuda_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, con
             CU_TRY(cuk_fill(db->data, tensor_numel(db), 0.0f, ctx->stream));
         return ST_OK;
     }
-    CudaConvPlan *pl;
-    TRY(plan_for(ctx, d, x->n, x->h, x->w, &pl));
-    const void *xp, *dyp;
+    CudaConvPlan *pl = NULL;
+    const void *xp, *dyp, *unused;
     void *dwp;
-    TRY(operand(ctx, pl->prec, x, CUDA_SCRATCH_X, &xp));
-    TRY(operand(ctx, pl->prec, dy, CUDA_SCRATCH_Y, &dyp));
-    TRY(result(ctx, pl->prec, dw, CUDA_SCRATCH_W, &dwp));
-    TRY(choose(ctx, pl, CUDA_CONV_BWD_FILTER, xp, NULL, dyp, dwp));
+    TRY(prepare(ctx, d, CUDA_CONV_BWD_FILTER, x, x, NULL, dy, dw, &pl, &xp, &unused, &dyp, &dwp));
     const CudaAlgoChoice *c = &pl->choice[CUDA_CONV_BWD_FILTER];
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, (cudnnMathType_t)c->math));
     DNN_TRY(cudnnConvolutionBackwardFilter(ctx->dnn, &ONE, pl->xd, xp, pl->yd, dyp, pl->cd,

@@ -1,4 +1,4 @@
-/* cuda_internal.h — shared state and checked-call macros of the CUDA backend (core/cuda/*.c).
+/* cuda_internal.h — shared state and checked-call macros of the CUDA backend's C files.
  *
  * Not a public header: only the backend's own files include it, and they are the only files
  * of the project that see CUDA, cuDNN or cuBLAS declarations.
@@ -47,6 +47,7 @@ typedef struct CudaCtx {
     CudaPrecision prec;        /* what convolutions compute in */
     char prec_note[160];       /* why prec differs from the request ("" when it does not) */
     int deterministic;
+    int lp_fallbacks;          /* convolutions in fp32 for want of a bf16/fp16 algorithm */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */
@@ -56,14 +57,18 @@ typedef struct CudaCtx {
 
     void *reduce;              /* sum_squares: partial sums, flags and the result */
     CudaSgdTensor *sgd_host;   /* the fused SGD table as last uploaded */
-    CudaSgdTensor *sgd_dev;
-    int sgd_cap, sgd_rows;     /* rows allocated / rows in the uploaded table */
+    void *sgd_dev;             /* the same rows in device memory */
+    int sgd_cap, sgd_rows;     /* rows allocated on the host / rows in the uploaded table */
+    size_t sgd_dev_cap;        /* bytes at sgd_dev */
 
-    CudaDeviceError *deverr;       /* mapped host memory kernels report argument errors to */
-    CudaDeviceError *deverr_dev;   /* the same, as a device pointer */
+    void *aug_host, *aug_dev;      /* augmentation tables: host staging, device copy */
+    size_t aug_host_cap, aug_dev_cap;   /* bytes */
+
+    CudaDeviceError *deverr_dev;   /* device memory kernels report argument errors to */
+    CudaDeviceError *deverr;       /* pinned host copy, fetched at every synchronization */
 
     cudnnTensorDescriptor_t td[3];   /* reusable descriptors for batchnorm */
-    char description[384];
+    char description[640];
 } CudaCtx;
 
 /* ---- checked calls: the message names the call, the file and the line ---- */
@@ -85,6 +90,9 @@ Status cuda_blas_fail(cublasStatus_t s, const char *call, const char *file, int 
 Status cuda_scratch(CudaCtx *ctx, int slot, size_t bytes, void **out);
 /* The cuDNN workspace grown to at least `bytes` (its contents are never kept). */
 Status cuda_workspace(CudaCtx *ctx, size_t bytes);
+/* A device buffer grown to at least `bytes` (old contents dropped); `what` words the
+ * out-of-memory message. */
+Status cuda_grow(void **buf, size_t *cap, size_t bytes, const char *what);
 /* Wait for the stream; report a failed kernel or a device-side argument error. */
 Status cuda_sync(CudaCtx *ctx, const char *where);
 /* cudaMemGetInfo, 0/0 when it fails (only used to word messages and budgets). */
@@ -141,5 +149,10 @@ Status cuda_pad_channels_backward(void *ctx, int stride, const Tensor *dy, Tenso
 Status cuda_sgd_update(void *ctx, int count, Tensor *const *params, Tensor *const *grads,
                        Tensor *const *moms, const SgdParams *p);
 Status cuda_sum_squares(void *ctx, const Tensor *t, double *out, int *nonfinite);
+
+/* ---- cuda_augment.c ---- */
+Status cuda_augment(void *ctx, const Tensor *dataset, const int32_t *indices,
+                    const struct AugmentRecord *recs, int n, const struct AugmentConfig *a,
+                    const float mean[3], const float std[3], Tensor *out);
 
 #endif

@@ -18,9 +18,8 @@
 extern "C" {
 #endif
 
-/* Argument errors a kernel detects (a label outside [0, K)) are written here, into host memory
- * mapped into the device; the host reads it after its next synchronization. The first error
- * wins; code 0 means none. */
+/* Argument errors a kernel detects (a label outside [0, K)) are written here, in device memory;
+ * the host fetches it at its next synchronization. The first error wins; code 0 means none. */
 typedef struct CudaDeviceError {
     int code;   /* CUDA_DEVERR_* */
     int a, b, c;
@@ -100,6 +99,30 @@ typedef struct CudaSumResult {
 } CudaSumResult;
 cudaError_t cuk_sum_squares(const float *x, size_t n, double *partial_sums, int *partial_flags,
                             CudaSumResult *out, cudaStream_t s);
+
+/* ---- kernels_augment.cu ---- crop (zero or reflect padding) + flip + normalize, bilinear
+ * resize when the side is not 32, cutout; the same float operations in the same order as
+ * core/augment.c, so the images are bit-identical to augment_apply()'s. */
+#define CUDA_AUG_MAX_HOLES 8
+typedef struct CudaAugImage {
+    int index;            /* image in the dataset */
+    int crop_x, crop_y;   /* top-left of the 32x32 window in the padded image */
+    int flipped;
+    int holes;
+    int hole_x0[CUDA_AUG_MAX_HOLES], hole_x1[CUDA_AUG_MAX_HOLES];   /* clipped [lo, hi) */
+    int hole_y0[CUDA_AUG_MAX_HOLES], hole_y1[CUDA_AUG_MAX_HOLES];
+} CudaAugImage;
+
+typedef struct CudaAugTables {   /* device pointers, computed on the host */
+    const CudaAugImage *images;   /* n */
+    const float *lut;             /* (3, 256): (v / 255 - mean[c]) / std[c] */
+    const int *i0, *i1;           /* (side) bilinear source indices (side != 32 only) */
+    const float *w1;              /* (side) weight of i1 */
+} CudaAugTables;
+
+/* dataset U8 (count, 3, 32, 32) -> out F32 (n, 3, side, side) */
+cudaError_t cuk_augment(const uint8_t *dataset, CudaAugTables t, int n, int pad, int reflect,
+                        int side, float *out, cudaStream_t s);
 
 #ifdef __cplusplus
 }

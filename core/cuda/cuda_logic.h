@@ -1,4 +1,4 @@
-/* cuda_logic.h — the CUDA backend's decisions that need no GPU, so they are tested on any machine.
+/* cuda_logic.h — the CUDA backend's decisions that need no GPU, tested on any machine.
  *
  * Owns: resolving `precision: auto|fp32|bf16|fp16` against a device's compute capability,
  * picking a convolution algorithm from cuDNN's measured candidates (workspace limit,

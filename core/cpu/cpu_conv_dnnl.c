@@ -1,4 +1,5 @@
-/* cpu_conv.c — convolution forward, backward-data and backward-weights through oneDNN.
+/* cpu_conv_dnnl.c — convolution forward, backward-data and backward-weights, and GEMM,
+ * through oneDNN (builds without oneDNN compile cpu_conv_gemm.c instead).
  *
  * A ConvDesc's plan (ConvPlan) holds up to three oneDNN primitives, one per direction, each
  * made on first use for the shapes and layouts it was called with and remade when they (or
@@ -13,7 +14,89 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include "cpu_internal.h"
+
+/* ---- the library: engine, stream, errors, GEMM ---- */
+
+typedef struct DnnlState {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+} DnnlState;
+
+static dnnl_engine_t dnnl_engine_of(const CpuCtx *ctx) { return ((DnnlState *)ctx->conv)->engine; }
+static dnnl_stream_t dnnl_stream_of(const CpuCtx *ctx) { return ((DnnlState *)ctx->conv)->stream; }
+
+static const char *dnnl_status_text(dnnl_status_t s) {
+    switch (s) {
+    case dnnl_success: return "success";
+    case dnnl_out_of_memory: return "out of memory";
+    case dnnl_invalid_arguments: return "invalid arguments";
+    case dnnl_unimplemented: return "no implementation for these shapes";
+    case dnnl_iterator_ends: return "iterator ends";
+    case dnnl_runtime_error: return "runtime error";
+    case dnnl_not_required: return "not required";
+    }
+    return "unknown error";
+}
+
+static Status cpu_dnnl_fail(dnnl_status_t s, const char *what) {
+    return status_fail(s == dnnl_out_of_memory ? ST_ERR_OOM : ST_ERR_DEVICE,
+                       "cpu backend: oneDNN call %s failed: %s; try the \"reference\" backend "
+                       "to run without oneDNN", what, dnnl_status_text(s));
+}
+
+#define CPU_DNNL(call) do { dnnl_status_t s__ = (call); \
+    if (s__ != dnnl_success) return cpu_dnnl_fail(s__, #call); } while (0)
+
+static const char *isa_name(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512+amx";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_bf16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512";
+    case dnnl_cpu_isa_avx2_vnni: case dnnl_cpu_isa_avx2: return "avx2";
+    default: return "sse4.1 or older";
+    }
+}
+
+Status cpu_conv_init(CpuCtx *ctx) {
+    DnnlState *st = calloc(1, sizeof *st);
+    if (!st) return status_fail(ST_ERR_OOM, "cpu backend: cannot allocate the oneDNN state");
+    ctx->conv = st;
+    CPU_DNNL(dnnl_engine_create(&st->engine, dnnl_cpu, 0));
+    CPU_DNNL(dnnl_stream_create(&st->stream, st->engine, dnnl_stream_default_flags));
+    return ST_OK;
+}
+
+void cpu_conv_release(CpuCtx *ctx) {
+    DnnlState *st = ctx->conv;
+    if (!st) return;
+    if (st->stream) dnnl_stream_destroy(st->stream);
+    if (st->engine) dnnl_engine_destroy(st->engine);
+    free(st);
+    ctx->conv = NULL;
+}
+
+int cpu_conv_blocked(void) { return 1; }
+
+void cpu_conv_library(char *buf, size_t len) {
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, len, "%s, oneDNN %d.%d.%d", isa_name(), v->major, v->minor, v->patch);
+}
+
+/* oneDNN's sgemm is row-major and threads over the same OpenMP pool as everything else. */
+Status cpu_sgemm(CpuCtx *ctx, char transa, char transb, long m, long n, long k, float alpha,
+                 const float *a, long lda, const float *b, long ldb, float beta, float *c,
+                 long ldc) {
+    (void)ctx;
+    CPU_DNNL(dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+    return ST_OK;
+}
+
+/* ---- convolution ---- */
+
 
 enum { CONV_FWD = 0, CONV_BWD_DATA, CONV_BWD_WEIGHTS, CONV_DIRS };
 
@@ -138,14 +221,14 @@ static Status geom_init(ConvGeom *g, const ConvDesc *d, int n, int h, int w, int
 }
 
 static Status mem_new(CpuCtx *ctx, const dnnl_memory_desc_t *md, dnnl_memory_t *out) {
-    CPU_DNNL(dnnl_memory_create(out, md, ctx->engine, DNNL_MEMORY_NONE));
+    CPU_DNNL(dnnl_memory_create(out, md, dnnl_engine_of(ctx), DNNL_MEMORY_NONE));
     return ST_OK;
 }
 
 static Status reorder_new(CpuCtx *ctx, const dnnl_memory_desc_t *from,
                           const dnnl_memory_desc_t *to, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t rpd = NULL;
-    CPU_DNNL(dnnl_reorder_primitive_desc_create(&rpd, from, ctx->engine, to, ctx->engine, NULL));
+    CPU_DNNL(dnnl_reorder_primitive_desc_create(&rpd, from, dnnl_engine_of(ctx), to, dnnl_engine_of(ctx), NULL));
     dnnl_status_t ds = dnnl_primitive_create(out, rpd);
     dnnl_primitive_desc_destroy(rpd);
     if (ds != dnnl_success) return cpu_dnnl_fail(ds, "dnnl_primitive_create(reorder)");
@@ -237,9 +320,9 @@ static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const Conv
                                                           &g->w_any, bias, out, g->strides,
                                                           g->pad_l, g->pad_r);
     if (ds != dnnl_success) return ds;
-    if (dir == CONV_FWD) return dnnl_primitive_desc_create(pd, &fd, attr, ctx->engine, NULL);
+    if (dir == CONV_FWD) return dnnl_primitive_desc_create(pd, &fd, attr, dnnl_engine_of(ctx), NULL);
     dnnl_primitive_desc_t hint = NULL;
-    ds = dnnl_primitive_desc_create(&hint, &fd, NULL, ctx->engine, NULL);
+    ds = dnnl_primitive_desc_create(&hint, &fd, NULL, dnnl_engine_of(ctx), NULL);
     if (ds != dnnl_success) return ds;
     if (dir == CONV_BWD_DATA)
         ds = dnnl_convolution_backward_data_desc_init(&cd, alg, in, &g->w_any, out, g->strides,
@@ -247,7 +330,7 @@ static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const Conv
     else
         ds = dnnl_convolution_backward_weights_desc_init(&cd, alg, in, &g->w_any, bias, out,
                                                          g->strides, g->pad_l, g->pad_r);
-    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(pd, &cd, attr, ctx->engine, hint);
+    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(pd, &cd, attr, dnnl_engine_of(ctx), hint);
     dnnl_primitive_desc_destroy(hint);
     return ds;
 }
@@ -259,137 +342,160 @@ static int is_reference_impl(dnnl_primitive_desc_t pd) {
     return strncmp(impl, "ref", 3) == 0;
 }
 
-/* Pick the primitive: the configured algorithm, then direct; our layouts first, then with the
- * output format open (staged); the first that is not oneDNN's slow reference loop wins, and a
- * reference implementation is used only when nothing else exists. */
-static Status step_build(CpuCtx *ctx, const ConvDesc *d, int dir, ConvStep *s, int n, int h,
-                         int w, int in_layout, int out_layout) {
+/* Build the step with algorithm `alg`: our layouts first, then with the output format open
+ * (staged). The first implementation that is not oneDNN's slow reference loop wins; with
+ * `allow_ref` a reference implementation is taken when nothing else exists. *built says
+ * whether a primitive was made. */
+static Status step_build(CpuCtx *ctx, const ConvDesc *d, int dir, ConvStep *s, const int key[5],
+                         dnnl_alg_kind_t alg, int allow_ref, int *built) {
+    *built = 0;
     ConvGeom g;
-    TRY(geom_init(&g, d, n, h, w, in_layout, out_layout));
+    TRY(geom_init(&g, d, key[0], key[1], key[2], key[3], key[4]));
     dnnl_primitive_attr_t attr;
     CPU_DNNL(dnnl_primitive_attr_create(&attr));
     dnnl_status_t ds = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    dnnl_alg_kind_t algs[2] = {dnnl_convolution_direct, dnnl_convolution_direct};
-    int n_algs = 1;
-    if (ctx->conv_alg == CPU_CONV_WINOGRAD || ctx->conv_alg == CPU_CONV_AUTO) {
-        algs[0] = ctx->conv_alg == CPU_CONV_WINOGRAD ? dnnl_convolution_winograd
-                                                     : dnnl_convolution_auto;
-        n_algs = 2;
-    }
     dnnl_primitive_desc_t best = NULL;
-    for (int a = 0; a < n_algs && ds == dnnl_success; a++)
-        for (int open = 0; open < 2; open++) {
-            if (open && dir == CONV_BWD_WEIGHTS) continue;
-            dnnl_primitive_desc_t pd = NULL;
-            if (make_pd(ctx, d, dir, &g, algs[a], open, attr, &pd) != dnnl_success) continue;
-            if (!best) {
-                best = pd;
-            } else if (is_reference_impl(best) && !is_reference_impl(pd)) {
-                dnnl_primitive_desc_destroy(best);
-                best = pd;
-            } else {
-                dnnl_primitive_desc_destroy(pd);
-            }
-            if (!is_reference_impl(best)) goto chosen;
+    for (int open = 0; open < 2 && ds == dnnl_success; open++) {
+        if (open && dir == CONV_BWD_WEIGHTS) continue;
+        dnnl_primitive_desc_t pd = NULL;
+        if (make_pd(ctx, d, dir, &g, alg, open, attr, &pd) != dnnl_success) continue;
+        if (!best) {
+            best = pd;
+        } else if (is_reference_impl(best) && !is_reference_impl(pd)) {
+            dnnl_primitive_desc_destroy(best);
+            best = pd;
+        } else {
+            dnnl_primitive_desc_destroy(pd);
         }
-chosen:
+        if (!is_reference_impl(best)) break;
+    }
     dnnl_primitive_attr_destroy(attr);
     if (ds != dnnl_success) {
         if (best) dnnl_primitive_desc_destroy(best);
         return cpu_dnnl_fail(ds, "dnnl_primitive_attr_set_scratchpad_mode");
     }
-    if (!best)
-        return status_fail(ST_ERR_DEVICE, "cpu backend: oneDNN has no convolution for %d->%d "
-                           "channels, kernel %dx%d, stride %d, pad %d on a %dx%d input; try the "
-                           "\"reference\" backend", d->c_in, d->c_out, d->kh, d->kw, d->stride,
-                           d->pad, h, w);
+    if (best && is_reference_impl(best) && !allow_ref) {
+        dnnl_primitive_desc_destroy(best);
+        best = NULL;
+    }
+    if (!best) return ST_OK;
     TRY(step_finish(ctx, s, dir, best, &g, d->has_bias));
     s->valid = 1;
-    s->n = n; s->h = h; s->w = w; s->in_layout = in_layout; s->out_layout = out_layout;
-    return ST_OK;
-}
-
-/* The step for direction `dir` serving these shapes and layouts. */
-static Status step_get(CpuCtx *ctx, ConvDesc *d, int dir, int n, int h, int w, int in_layout,
-                       int out_layout, ConvStep **out) {
-    ConvPlan *p = NULL;
-    TRY(plan_get(ctx, d, &p));
-    ConvStep *s = &p->step[dir];
-    if (!(s->valid && s->n == n && s->h == h && s->w == w && s->in_layout == in_layout &&
-          s->out_layout == out_layout)) {
-        step_free(s);
-        TRY(step_build(ctx, d, dir, s, n, h, w, in_layout, out_layout));
-    }
-    void *scratch = NULL;
-    if (s->scratch_bytes) {
-        TRY(cpu_scratch(ctx, CPU_SCRATCH_DNNL, s->scratch_bytes, &scratch));
-        CPU_DNNL(dnnl_memory_set_data_handle(s->m_scratch, scratch));
-    }
-    *out = s;
+    s->n = key[0]; s->h = key[1]; s->w = key[2]; s->in_layout = key[3]; s->out_layout = key[4];
+    *built = 1;
     return ST_OK;
 }
 
 static Status run(CpuCtx *ctx, dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
-    CPU_DNNL(dnnl_primitive_execute(prim, ctx->stream, nargs, args));
-    CPU_DNNL(dnnl_stream_wait(ctx->stream));
+    CPU_DNNL(dnnl_primitive_execute(prim, dnnl_stream_of(ctx), nargs, args));
+    CPU_DNNL(dnnl_stream_wait(dnnl_stream_of(ctx)));
     return ST_OK;
 }
 
-/* Point the step's weight memories at the OIHW tensor and, when the primitive wants its own
- * format, convert into it (reorder_now) — backward weights converts after running instead. */
-static Status bind_weights(CpuCtx *ctx, ConvStep *s, const Tensor *w, int reorder_now) {
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_user_weights, w->data));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_weights, s->w_reorder ? s->w_buf : w->data));
-    if (s->w_reorder && reorder_now) {
-        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, s->m_user_weights},
-                                  {DNNL_ARG_TO, s->m_weights}};
-        TRY(run(ctx, s->w_reorder, 2, args));
+/* The buffers of one call: in = x or dx, out = y or dy, weights = w or dw, bias = b or db
+ * (NULL without bias). */
+typedef struct ConvIo {
+    void *in, *out, *weights, *bias;
+} ConvIo;
+
+static Status step_exec(CpuCtx *ctx, ConvStep *s, int dir, const ConvIo *io) {
+    if (s->scratch_bytes) {
+        void *scratch;
+        TRY(cpu_scratch(ctx, CPU_SCRATCH_CONV, s->scratch_bytes, &scratch));
+        CPU_DNNL(dnnl_memory_set_data_handle(s->m_scratch, scratch));
+    }
+    CPU_DNNL(dnnl_memory_set_data_handle(s->m_user_weights, io->weights));
+    CPU_DNNL(dnnl_memory_set_data_handle(s->m_weights, s->w_reorder ? s->w_buf : io->weights));
+    if (s->w_reorder && dir != CONV_BWD_WEIGHTS) {
+        dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, s->m_user_weights},
+                                   {DNNL_ARG_TO, s->m_weights}};
+        TRY(run(ctx, s->w_reorder, 2, rargs));
+    }
+    void *in = s->stage_buf && dir == CONV_BWD_DATA ? s->stage_buf : io->in;
+    void *out = s->stage_buf && dir == CONV_FWD ? s->stage_buf : io->out;
+    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_in, in));
+    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_out, out));
+    if (io->bias) CPU_DNNL(dnnl_memory_set_data_handle(s->m_bias, io->bias));
+    static const int arg_in[CONV_DIRS] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_SRC, DNNL_ARG_SRC};
+    static const int arg_out[CONV_DIRS] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_DST};
+    static const int arg_w[CONV_DIRS] = {DNNL_ARG_WEIGHTS, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_WEIGHTS};
+    static const int arg_b[CONV_DIRS] = {DNNL_ARG_BIAS, 0, DNNL_ARG_DIFF_BIAS};
+    dnnl_exec_arg_t args[5] = {{arg_in[dir], s->m_data_in}, {arg_out[dir], s->m_data_out},
+                               {arg_w[dir], s->m_weights}};
+    int nargs = 3;
+    if (io->bias && arg_b[dir]) args[nargs++] = (dnnl_exec_arg_t){arg_b[dir], s->m_bias};
+    if (s->m_scratch) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->m_scratch};
+    TRY(run(ctx, s->prim, nargs, args));
+    if (s->stage_reorder) {
+        CPU_DNNL(dnnl_memory_set_data_handle(s->m_user_act, dir == CONV_FWD ? io->out : io->in));
+        dnnl_exec_arg_t sargs[] = {{DNNL_ARG_FROM, dir == CONV_FWD ? s->m_data_out : s->m_data_in},
+                                   {DNNL_ARG_TO, s->m_user_act}};
+        TRY(run(ctx, s->stage_reorder, 2, sargs));
+    }
+    if (s->w_reorder && dir == CONV_BWD_WEIGHTS) {
+        dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, s->m_weights},
+                                   {DNNL_ARG_TO, s->m_user_weights}};
+        TRY(run(ctx, s->w_reorder, 2, rargs));
     }
     return ST_OK;
 }
 
-/* Convert a staged output (see ConvStep) into the tensor. */
-static Status unstage(CpuCtx *ctx, ConvStep *s, dnnl_memory_t staged, Tensor *t) {
-    if (!s->stage_reorder) return ST_OK;
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_user_act, t->data));
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, staged}, {DNNL_ARG_TO, s->m_user_act}};
-    return run(ctx, s->stage_reorder, 2, args);
+/* Whether the measured rule picks Winograd: 3x3 stride-1 convolutions with at least 32
+ * channels on both sides (forward, backward-data) or 64 (backward-weights). `bench_ops --only
+ * wino` measured it on AVX-512 (docs: ../notes/fastcpu.md): below those widths the Winograd
+ * transforms cost more than the multiplications they save (16 channels: 0.4-0.5x), above them
+ * it is 1.2-2.8x faster. A fixed rule rather than timing each shape keeps results
+ * bit-identical from run to run, which resuming from a checkpoint relies on. */
+static int winograd_wanted(const ConvDesc *d, int dir) {
+    int narrow = d->c_in < d->c_out ? d->c_in : d->c_out;
+    return d->kh == 3 && d->kw == 3 && d->stride == 1 &&
+           narrow >= (dir == CONV_BWD_WEIGHTS ? 64 : 32);
 }
 
-static int args_with_scratch(const ConvStep *s, dnnl_exec_arg_t *args, int n) {
-    if (s->m_scratch) {
-        args[n].arg = DNNL_ARG_SCRATCHPAD;
-        args[n].memory = s->m_scratch;
-        n++;
+/* Make the step for these shapes and layouts (key: n, h, w, in layout, out layout) with the
+ * algorithm the setting asks for, falling back to direct where it has none. */
+static Status step_choose(CpuCtx *ctx, ConvDesc *d, int dir, ConvStep *s, const int key[5]) {
+    dnnl_alg_kind_t alg = dnnl_convolution_direct;
+    if (ctx->conv_alg == CPU_CONV_AUTO) alg = dnnl_convolution_auto;
+    if (ctx->conv_alg == CPU_CONV_WINOGRAD ||
+        (ctx->conv_alg == CPU_CONV_RULE && winograd_wanted(d, dir)))
+        alg = dnnl_convolution_winograd;
+    int built = 0;
+    if (alg != dnnl_convolution_direct) TRY(step_build(ctx, d, dir, s, key, alg, 0, &built));
+    if (!built) TRY(step_build(ctx, d, dir, s, key, dnnl_convolution_direct, 1, &built));
+    if (!built)
+        return status_fail(ST_ERR_DEVICE, "cpu backend: oneDNN has no convolution for %d->%d "
+                           "channels, kernel %dx%d, stride %d, pad %d on a %dx%d input; try the "
+                           "\"reference\" backend", d->c_in, d->c_out, d->kh, d->kw, d->stride,
+                           d->pad, key[1], key[2]);
+    return ST_OK;
+}
+
+/* Run direction `dir` of d on io, making or remaking its primitive when the shapes, layouts,
+ * thread count or algorithm setting changed. */
+static Status conv_run(CpuCtx *ctx, ConvDesc *d, int dir, const int key[5], const ConvIo *io) {
+    ConvPlan *p = NULL;
+    TRY(plan_get(ctx, d, &p));
+    ConvStep *s = &p->step[dir];
+    if (!(s->valid && s->n == key[0] && s->h == key[1] && s->w == key[2] &&
+          s->in_layout == key[3] && s->out_layout == key[4])) {
+        step_free(s);
+        TRY(step_choose(ctx, d, dir, s, key));
     }
-    return n;
+    return step_exec(ctx, s, dir, io);
 }
 
 Status cpu_conv2d_forward(void *vctx, ConvDesc *d, const Tensor *x, const Tensor *w,
                           const Tensor *b, Tensor *y) {
     CpuCtx *ctx = vctx;
     cpu_enter(ctx);
-    int out_layout = cpu_preferred_layout(y);
-    ConvStep *s;
-    TRY(step_get(ctx, d, CONV_FWD, x->n, x->h, x->w, cpu_layout(x), out_layout, &s));
-    TRY(bind_weights(ctx, s, w, 1));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_in, x->data));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_out, s->stage_buf ? s->stage_buf : y->data));
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->m_data_in}, {DNNL_ARG_WEIGHTS, s->m_weights},
-                               {DNNL_ARG_DST, s->m_data_out}};
-    int nargs = 3;
-    if (d->has_bias && b) {
-        CPU_DNNL(dnnl_memory_set_data_handle(s->m_bias, b->data));
-        args[nargs].arg = DNNL_ARG_BIAS;
-        args[nargs++].memory = s->m_bias;
-    } else if (d->has_bias) {
+    if (d->has_bias && !b)
         return status_fail(ST_ERR_ARG, "cpu backend: conv2d_forward: the convolution has a bias "
                            "but no bias tensor was passed");
-    }
-    nargs = args_with_scratch(s, args, nargs);
-    TRY(run(ctx, s->prim, nargs, args));
-    TRY(unstage(ctx, s, s->m_data_out, y));
-    y->layout = out_layout;
+    int key[5] = {x->n, x->h, x->w, cpu_layout(x), cpu_preferred_layout(y)};
+    ConvIo io = {x->data, y->data, w->data, d->has_bias ? b->data : NULL};
+    TRY(conv_run(ctx, d, CONV_FWD, key, &io));
+    y->layout = key[4];
     return ST_OK;
 }
 
@@ -397,19 +503,10 @@ Status cpu_conv2d_backward_data(void *vctx, ConvDesc *d, const Tensor *dy, const
                                 Tensor *dx) {
     CpuCtx *ctx = vctx;
     cpu_enter(ctx);
-    int in_layout = cpu_preferred_layout(dx);
-    ConvStep *s;
-    TRY(step_get(ctx, d, CONV_BWD_DATA, dx->n, dx->h, dx->w, in_layout, cpu_layout(dy), &s));
-    TRY(bind_weights(ctx, s, w, 1));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_in, s->stage_buf ? s->stage_buf : dx->data));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_out, dy->data));
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, s->m_data_out},
-                               {DNNL_ARG_WEIGHTS, s->m_weights},
-                               {DNNL_ARG_DIFF_SRC, s->m_data_in}};
-    int nargs = args_with_scratch(s, args, 3);
-    TRY(run(ctx, s->prim, nargs, args));
-    TRY(unstage(ctx, s, s->m_data_in, dx));
-    dx->layout = in_layout;
+    int key[5] = {dx->n, dx->h, dx->w, cpu_preferred_layout(dx), cpu_layout(dy)};
+    ConvIo io = {dx->data, dy->data, w->data, NULL};
+    TRY(conv_run(ctx, d, CONV_BWD_DATA, key, &io));
+    dx->layout = key[3];
     return ST_OK;
 }
 
@@ -420,27 +517,9 @@ Status cpu_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, cons
     if (d->has_bias && !db)
         return status_fail(ST_ERR_ARG, "cpu backend: conv2d_backward_filter: the convolution "
                            "has a bias but no bias gradient tensor was passed");
-    ConvStep *s;
-    TRY(step_get(ctx, d, CONV_BWD_WEIGHTS, x->n, x->h, x->w, cpu_layout(x), cpu_layout(dy), &s));
-    TRY(bind_weights(ctx, s, dw, 0));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_in, x->data));
-    CPU_DNNL(dnnl_memory_set_data_handle(s->m_data_out, dy->data));
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->m_data_in},
-                               {DNNL_ARG_DIFF_DST, s->m_data_out},
-                               {DNNL_ARG_DIFF_WEIGHTS, s->m_weights}};
-    int nargs = 3;
-    if (d->has_bias) {
-        CPU_DNNL(dnnl_memory_set_data_handle(s->m_bias, db->data));
-        args[nargs].arg = DNNL_ARG_DIFF_BIAS;
-        args[nargs++].memory = s->m_bias;
-    }
-    nargs = args_with_scratch(s, args, nargs);
-    TRY(run(ctx, s->prim, nargs, args));
-    if (s->w_reorder) {
-        dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, s->m_weights},
-                                   {DNNL_ARG_TO, s->m_user_weights}};
-        TRY(run(ctx, s->w_reorder, 2, rargs));
-    }
+    int key[5] = {x->n, x->h, x->w, cpu_layout(x), cpu_layout(dy)};
+    ConvIo io = {x->data, dy->data, dw->data, d->has_bias ? db->data : NULL};
+    TRY(conv_run(ctx, d, CONV_BWD_WEIGHTS, key, &io));
     dw->layout = CPU_LAYOUT_NCHW;
     if (db) db->layout = CPU_LAYOUT_NCHW;
     return ST_OK;

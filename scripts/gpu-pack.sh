@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# gpu-pack.sh — run on a development machine (Debian, packages from scripts/setup.sh) to pack
+# what a GPU machine may lack into .gpu/ (ignored by git), for scripts/gpu-run.sh there:
+#   .gpu/hostlibs.tar.xz   headers + shared libraries of libyaml, OpenBLAS (+ libgfortran,
+#                          libquadmath), oneDNN (+ its CMake package) and the OpenCL loader
+#                          oneDNN's package asks for, in a prefix laid out like /usr
+#                          (include/, lib/x86_64-linux-gnu/{,pkgconfig,cmake/dnnl});
+#                          about 7 MB compressed
+#   .gpu/bench/            ../shared/bench/torch_reference{,_gpu}.py, PyTorch's figures
+# Then send .gpu with the working tree (the device tool's `carry: [".gpu"]`) and run
+# scripts/gpu-run.sh on the GPU machine. Libraries built for Debian 12 (glibc 2.36) load on any
+# distribution with glibc 2.36 or newer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch=x86_64-linux-gnu
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+p=$stage/hostlibs
+mkdir -p "$p/include" "$p/lib/$arch/pkgconfig" "$p/lib/$arch/cmake"
+
+need() { [ -e "$1" ] || { echo "gpu-pack: $1 is missing (run scripts/setup.sh first)" >&2; exit 1; }; }
+
+# libyaml
+need /usr/include/yaml.h
+cp /usr/include/yaml.h "$p/include/"
+cp -P /usr/lib/$arch/libyaml*.so* "$p/lib/$arch/"
+# OpenBLAS (the pthread flavour the build links), headers and its Fortran runtime
+blas_lib=$(readlink -f /usr/lib/$arch/libopenblas.so.0)
+need "$blas_lib"
+cp "$blas_lib" "$p/lib/$arch/libopenblas.so.0"
+ln -s libopenblas.so.0 "$p/lib/$arch/libopenblas.so"
+for f in libgfortran.so.5 libquadmath.so.0; do
+  need "/usr/lib/$arch/$f"
+  cp -L "/usr/lib/$arch/$f" "$p/lib/$arch/"
+done
+blas_inc=$(pkg-config --variable=includedir openblas)
+mkdir -p "$p/include/openblas"
+cp -L "$blas_inc"/*.h "$p/include/openblas/"
+# oneDNN: library, headers, CMake package (it computes its prefix from its own location, so the
+# same depth below the prefix keeps it valid), and the OpenCL loader + headers it requires
+dnnl_lib=$(readlink -f /usr/lib/$arch/libdnnl.so)
+need "$dnnl_lib"
+cp "$dnnl_lib" "$p/lib/$arch/"
+ln -s "$(basename "$dnnl_lib")" "$p/lib/$arch/libdnnl.so.2"
+ln -s libdnnl.so.2 "$p/lib/$arch/libdnnl.so"
+cp -r /usr/include/oneapi "$p/include/"
+cp /usr/include/dnnl*.h* "$p/include/" 2>/dev/null || true
+cp -r /usr/lib/$arch/cmake/dnnl "$p/lib/$arch/cmake/"
+need /usr/include/CL/cl.h
+cp -r /usr/include/CL "$p/include/"
+cp -L /usr/lib/$arch/libOpenCL.so.1 "$p/lib/$arch/"
+ln -s libOpenCL.so.1 "$p/lib/$arch/libOpenCL.so"
+# pkg-config files relative to their own folder (${pcfiledir} is pkg-config's, not the shell's)
+# shellcheck disable=SC2016
+for pc in yaml-0.1 openblas; do
+  src=$(pkg-config --path "$pc")
+  sed -e 's|^prefix=.*|prefix=${pcfiledir}/../../..|' \
+      -e "s|^libdir=.*|libdir=\${prefix}/lib/$arch|" \
+      -e "s|^includedir=.*|includedir=\${prefix}/include$( [ "$pc" = openblas ] && echo /openblas)|" \
+      "$src" > "$p/lib/$arch/pkgconfig/$pc.pc"
+  grep -q '^prefix=' "$p/lib/$arch/pkgconfig/$pc.pc" ||
+    sed -i '1i prefix=${pcfiledir}/../../..' "$p/lib/$arch/pkgconfig/$pc.pc"
+done
+
+mkdir -p .gpu
+grep -qx '/.gpu/' .gitignore 2>/dev/null || grep -qx '/.gpu/' .git/info/exclude 2>/dev/null ||
+  echo '/.gpu/' >> .git/info/exclude
+tar -C "$stage" -cf - hostlibs | xz -T0 -6 > .gpu/hostlibs.tar.xz.tmp
+mv .gpu/hostlibs.tar.xz.tmp .gpu/hostlibs.tar.xz
+if [ -d ../shared/bench ]; then
+  mkdir -p .gpu/bench
+  cp ../shared/bench/torch_reference.py ../shared/bench/torch_reference_gpu.py .gpu/bench/
+fi
+du -sh .gpu/hostlibs.tar.xz .gpu/bench 2>/dev/null

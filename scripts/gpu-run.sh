@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# gpu-run.sh — on a machine with an NVIDIA GPU: configure with the CUDA backend on and the
+# TUI/viewer off, build, run the CUDA parity tests, time `shortcut bench` for the issue's models,
+# and time PyTorch on the same GPU (torch_reference_gpu.py). One command; run from anywhere.
+#
+#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch all (default: all =
+#                                     env build test bench; torch is separate, it takes minutes)
+#
+# Environment:
+#   OUT        folder for logs and results (default .gpu/out); every step appends to
+#              OUT/gpu-run.log and writes OUT/<step>.txt
+#   BUILD      build folder (default build-gpu)
+#   BENCH_MODELS / TORCH_MODELS   comma lists to run a subset (default: all four models)
+#   TORCH_VARIANTS                passed to torch_reference_gpu.py --variants
+# Needs: nvcc (CUDA 12+), CMake, ninja, a C compiler, cuDNN 9 (scripts/gpu-find-cudnn.sh finds
+# the toolkit's or PyTorch's), and libyaml/OpenBLAS/oneDNN: from the system, or from
+# .gpu/hostlibs.tar.xz made by scripts/gpu-pack.sh on a development machine.
+# Exit status: 0 when every step ran and passed; the first failing step's status otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUTDIR=${OUT:-$ROOT/.gpu/out}
+BUILD=${BUILD:-$ROOT/build-gpu}
+mkdir -p "$OUTDIR"
+LOG=$OUTDIR/gpu-run.log
+
+say() { echo "gpu-run: $*" | tee -a "$LOG" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# ---- environment: cuDNN, host libraries ------------------------------------------------------
+PREFIX=""
+DNNL=ON
+setup_env() {
+  local exports
+  exports=$("$ROOT/scripts/gpu-find-cudnn.sh") || die "cuDNN 9 not found: $exports"
+  eval "$exports"
+  say "cuDNN: ${CUDNN_LIBRARY} (headers ${CUDNN_INCLUDE_DIR})"
+  command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ] ||
+    die "nvcc not found (install the CUDA toolkit or put it on PATH)"
+  command -v nvcc >/dev/null 2>&1 || export PATH=/usr/local/cuda/bin:$PATH
+  local have_sys=1 have_dnnl=1
+  pkg-config --exists yaml-0.1 openblas 2>/dev/null || have_sys=0
+  ls /usr/lib/*/cmake/dnnl/dnnl-config.cmake /usr/lib/cmake/dnnl/dnnl-config.cmake \
+     /usr/local/lib/cmake/dnnl/dnnl-config.cmake >/dev/null 2>&1 || have_dnnl=0
+  if [ -z "${FORCE_HOSTLIBS:-}" ] && [ "$have_sys" = 1 ] &&
+     { [ "$have_dnnl" = 1 ] || [ ! -e "$ROOT/.gpu/hostlibs.tar.xz" ]; }; then
+    [ "$have_dnnl" = 1 ] || DNNL=OFF
+    say "host libraries: from the system (oneDNN: ${DNNL})"
+    return
+  fi
+  [ -e "$ROOT/.gpu/hostlibs.tar.xz" ] ||
+    die "libyaml/OpenBLAS/oneDNN are missing here and .gpu/hostlibs.tar.xz is absent: run \
+scripts/gpu-pack.sh on a development machine and send .gpu along"
+  # unpacked outside .gpu (into .hostlibs, ignored by git) so .gpu stays small enough to send
+  PREFIX=$ROOT/.hostlibs/gpu-pack
+  if [ ! -e "$PREFIX/.unpacked" ] || [ "$ROOT/.gpu/hostlibs.tar.xz" -nt "$PREFIX/.unpacked" ]; then
+    rm -rf "$PREFIX"
+    mkdir -p "$ROOT/.hostlibs"
+    tar -C "$ROOT/.hostlibs" -xJf "$ROOT/.gpu/hostlibs.tar.xz"
+    mv "$ROOT/.hostlibs/hostlibs" "$PREFIX"
+    touch "$PREFIX/.unpacked"
+  fi
+  local libdir="" d
+  for d in "$PREFIX"/lib/*-linux-gnu; do libdir=$d; break; done
+  [ -d "$libdir" ] || die "$PREFIX has no lib/<arch>-linux-gnu folder"
+  export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  say "host libraries: from .gpu/hostlibs.tar.xz ($libdir)"
+}
+
+step_env() {
+  {
+    echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+         "($(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) files changed)"
+    echo "host: $(uname -srm), $(nproc) CPUs"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true
+    nvcc --version | tail -n 2
+    echo "cuDNN: $CUDNN_LIBRARY"
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+"cudnn", torch.backends.cudnn.version())' 2>&1 || echo "torch: not importable"
+  } > "$OUTDIR/env.txt"
+  cat "$OUTDIR/env.txt" >> "$LOG"
+  cat "$OUTDIR/env.txt"
+}
+
+# ---- build ----------------------------------------------------------------------------------
+step_build() {
+  local args=(-S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHORTCUT_WITH_CUDA=ON
+              -DSHORTCUT_WITH_TUI=OFF -DSHORTCUT_WITH_VIEWER=OFF -DSHORTCUT_WITH_DNNL="$DNNL"
+              --no-warn-unused-cli)
+  [ -n "$PREFIX" ] && args+=(-DCMAKE_PREFIX_PATH="$PREFIX")
+  say "configure: cmake ${args[*]}"
+  cmake "${args[@]}" > "$OUTDIR/build.txt" 2>&1 || { tail -n 40 "$OUTDIR/build.txt"; die "configure failed (see build.txt)"; }
+  say "build: cmake --build $BUILD"
+  local t0=$SECONDS
+  cmake --build "$BUILD" -j"$(nproc)" >> "$OUTDIR/build.txt" 2>&1 ||
+    { tail -n 60 "$OUTDIR/build.txt"; die "build failed (see build.txt)"; }
+  say "built in $((SECONDS - t0)) s"
+}
+
+# ---- tests: the CUDA ones must run, not skip --------------------------------------------------
+step_test() {
+  [ -x "$BUILD/test_cuda_parity" ] || die "no build in $BUILD (run the build step)"
+  local rc=0 t cmd
+  : > "$OUTDIR/test.txt"
+  for t in "test_cuda_logic" "test_cuda_parity" "test_ops cuda" "test_batchnorm cuda"; do
+    say "test: $t"
+    read -r -a cmd <<< "$t"
+    set +e
+    (cd "$BUILD" && SHORTCUT_SOURCE_DIR=$ROOT ./"${cmd[0]}" "${cmd[@]:1}") >> "$OUTDIR/test.txt" 2>&1
+    local r=$?
+    set -e
+    if [ "$r" = 77 ]; then
+      say "test: $t SKIPPED on a GPU machine: the CUDA backend did not start (see test.txt)"
+      rc=1
+    elif [ "$r" != 0 ]; then
+      say "test: $t FAILED (exit $r)"
+      rc=1
+    fi
+  done
+  say "test: the whole unit suite"
+  (cd "$BUILD" && ctest -L unit -j"$(nproc)" --output-on-failure) >> "$OUTDIR/test.txt" 2>&1 ||
+    { say "test: ctest reported failures (see test.txt)"; rc=1; }
+  grep -E "passed, [0-9]+ failed|skipped|tests passed|one step" "$OUTDIR/test.txt" | tee -a "$LOG"
+  return $rc
+}
+
+# ---- our throughput --------------------------------------------------------------------------
+# model name -> config, overrides and batch in BARGS (the models of
+# ../shared/bench/torch_reference.py; their parameter counts match)
+bench_args() {
+  case $1 in
+    resnet20)  BARGS=(configs/resnet20.yaml --set model.shortcut=conv1x1 --batch 512) ;;
+    resnet18)  BARGS=(configs/quick.yaml --set model.stem_width=64
+                      --set "model.stages=[{blocks: 2, width: 64, stride: 1}, {blocks: 2, width: 128, stride: 2}, {blocks: 2, width: 256, stride: 2}, {blocks: 2, width: 512, stride: 2}]"
+                      --batch 512) ;;
+    wrn_16_4)  BARGS=(configs/wrn-28-10.yaml --set model.depth=16 --set model.width=4
+                      --set model.shortcut=conv1x1 --batch 512) ;;
+    wrn_28_10) BARGS=(configs/wrn-28-10.yaml --set model.shortcut=conv1x1 --batch 128) ;;
+    *) die "unknown model $1" ;;
+  esac
+}
+
+step_bench() {
+  [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
+  local models=${BENCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10} m prec det rc=0
+  : > "$OUTDIR/bench.txt"
+  for m in ${models//,/ }; do
+    for prec in fp32 bf16; do
+      for det in false true; do
+        # the deterministic cost is measured once per model, in bf16
+        [ "$det" = true ] && [ "$prec" = fp32 ] && continue
+        say "bench: $m precision=$prec deterministic=$det"
+        bench_args "$m"
+        if ! (cd "$ROOT" && "$BUILD/shortcut" bench "${BARGS[@]}" --mode train \
+                --windows 5 --window-seconds 2 --set train.device=cuda \
+                --set train.precision=$prec --set train.deterministic=$det) \
+                > "$OUTDIR/bench.one" 2>&1; then
+          tee -a "$LOG" < "$OUTDIR/bench.one"
+          rc=1
+        fi
+        sed "s/^/model_name=$m precision=$prec deterministic=$det /" "$OUTDIR/bench.one" \
+          | tee -a "$OUTDIR/bench.txt" >> "$LOG"
+      done
+    done
+  done
+  rm -f "$OUTDIR/bench.one"
+  cat "$OUTDIR/bench.txt"
+  return $rc
+}
+
+# ---- PyTorch on the same GPU -----------------------------------------------------------------
+step_torch() {
+  local script=""
+  for s in "$ROOT/.gpu/bench/torch_reference_gpu.py" "$ROOT/../shared/bench/torch_reference_gpu.py"; do
+    [ -e "$s" ] && { script=$s; break; }
+  done
+  [ -n "$script" ] || die "torch_reference_gpu.py not found (scripts/gpu-pack.sh copies it to .gpu/bench)"
+  local args=(--models "${TORCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10}")
+  [ -n "${TORCH_VARIANTS:-}" ] && args+=(--variants "$TORCH_VARIANTS")
+  say "torch: python3 $script ${args[*]}"
+  python3 "$script" "${args[@]}" 2>&1 | tee -a "$OUTDIR/torch.txt" >> "$LOG"
+  return "${PIPESTATUS[0]}"
+}
+
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(all)
+status=0
+setup_env
+for s in "${steps[@]}"; do
+  case $s in
+    all) step_env; step_build; step_test || status=1; step_bench || status=1 ;;
+    env) step_env ;;
+    build) step_build ;;
+    test) step_test || status=1 ;;
+    bench) step_bench || status=1 ;;
+    torch) step_torch || status=1 ;;
+    *) die "unknown step '$s' (env, build, test, bench, torch, all)" ;;
+  esac
+done
+say "done (status $status); results in $OUTDIR"
+exit $status
