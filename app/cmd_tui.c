@@ -14,6 +14,17 @@
 #include "run_dir.h"
 #include "session.h"
 #include "tui.h"
+#include "viewer.h"
+
+/* The viewer window, driven by the workbench's loop through TuiOptions hooks (ui/ does not
+ * know viewers/; app/ wires the two). */
+static Status hook_viewer_toggle(void *user, Session *s) { return viewer_toggle((Viewer **)user, s); }
+static int hook_viewer_poll(void *user) { return viewer_poll_slot((Viewer **)user); }
+static void hook_viewer_close(void *user) {
+    Viewer **slot = user;
+    viewer_close(*slot);
+    *slot = NULL;
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -111,6 +122,11 @@ int cmd_tui(int argc, char **argv) {
     opt.start_paused = paused;
     opt.exit_when_done = 0;   /* a finished run stays open: extend it, evaluate, save */
     to.config_path = config_path;
+    Viewer *viewer = NULL;
+    to.viewer_toggle = hook_viewer_toggle;
+    to.viewer_poll = hook_viewer_poll;
+    to.viewer_close = hook_viewer_close;
+    to.viewer_user = &viewer;
 
     Session *session;
     Status st = session_start(&opt, &session);

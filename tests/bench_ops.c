@@ -17,8 +17,8 @@
  *   step   a whole resnet20 training step (1x1 projection shortcuts, like the model in
  *          ../shared/bench/torch_reference.py): forward + softmax cross-entropy + backward +
  *          SGD (lr 0.1, momentum 0.9, wd 5e-4) on one fixed random batch; img/s as the median
- *          over --windows windows of --steps steps each, after 3 warm-up steps, and where the time goes, per op, from a timing shim around the
- *          backend's op table.
+ *          over --windows windows of --steps steps each, after 3 warm-up steps, and where
+ *          the time goes, per op, from a timing shim around the backend's op table.
  * Every figure line is key=value so runs can be diffed. The machine may be shared: each timed
  * figure comes with foreign_cpu_pct, the largest share of all CPUs that other processes used
  * during its measurements (from /proc/stat); rerun when it is more than a few percent.
@@ -544,8 +544,12 @@ static Status sh_relu_b(void *c, const Tensor *y, const Tensor *dy, Tensor *dx) 
 static Status sh_add(void *c, const Tensor *a, const Tensor *b, Tensor *y) {
     TIMED(K_ADD, g_inner->add(c, a, b, y));
 }
-static Status sh_acc(void *c, Tensor *y, const Tensor *x) { TIMED(K_ACC, g_inner->accumulate(c, y, x)); }
-static Status sh_copy(void *c, Tensor *d, const Tensor *s) { TIMED(K_COPY, g_inner->copy(c, d, s)); }
+static Status sh_acc(void *c, Tensor *y, const Tensor *x) {
+    TIMED(K_ACC, g_inner->accumulate(c, y, x));
+}
+static Status sh_copy(void *c, Tensor *d, const Tensor *s) {
+    TIMED(K_COPY, g_inner->copy(c, d, s));
+}
 static Status sh_pool_f(void *c, PoolDesc *d, const Tensor *x, Tensor *y, Tensor *idx) {
     TIMED(K_POOL_F, g_inner->pool2d_forward(c, d, x, y, idx));
 }
@@ -622,8 +626,10 @@ static void bench_step(Backend *inner, int batch, int steps, int windows) {
     for (int i = 0; i < batch; i++) hl[i] = (int32_t)rng_below(3, 3, (uint64_t)i, 10);
     die_if(b->ops->upload(b->ctx, &labels, hl), "upload labels");
     free(hl);
-    Tensor loss = tnew(b, batch, 1, 1, 1, DT_F32, 0, 0, 0), pred = tnew(b, batch, 1, 1, 1, DT_I32, 0, 0, 0);
-    Tensor prob = tnew(b, batch, 1, 1, 1, DT_F32, 0, 0, 0), dz = tnew(b, batch, 10, 1, 1, DT_F32, 0, 0, 0);
+    Tensor loss = tnew(b, batch, 1, 1, 1, DT_F32, 0, 0, 0);
+    Tensor pred = tnew(b, batch, 1, 1, 1, DT_I32, 0, 0, 0);
+    Tensor prob = tnew(b, batch, 1, 1, 1, DT_F32, 0, 0, 0);
+    Tensor dz = tnew(b, batch, 10, 1, 1, DT_F32, 0, 0, 0);
     int np = model_param_count(m), count = 0;
     Tensor **ps = calloc((size_t)np, sizeof *ps), **gs = calloc((size_t)np, sizeof *gs);
     Tensor **ms = calloc((size_t)np, sizeof *ms);
@@ -719,7 +725,8 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--alg") == 0) alg = argv[++i];
         else {
             fprintf(stderr, "usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] "
-                            "[--windows N] [--only convs|ops|step|wino|bf16] [--alg direct|auto|winograd|rule]\n");
+                            "[--windows N] [--only convs|ops|step|wino|bf16]\n"
+                            "                 [--alg direct|auto|winograd|rule]\n");
             return 2;
         }
     }

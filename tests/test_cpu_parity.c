@@ -195,6 +195,8 @@ static void test_conv(int alg) {
         {2, 32, 6, 6, 24, 3, 1, 1, 0},     /* blocked in, plain out */
         {4, 24, 5, 5, 32, 3, 1, 0, 1},     /* plain in, blocked out, no padding */
         {2, 64, 4, 4, 64, 3, 1, 1, 0},     /* a resnet20 stage-3 block at small batch */
+        {2, 32, 2, 2, 32, 3, 2, 1, 0},     /* down to a 1x1 map */
+        {3, 64, 1, 1, 32, 1, 1, 0, 1},     /* on a 1x1 map */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const ConvShape *s = &shapes[i];
@@ -275,7 +277,8 @@ static void test_batchnorm(void) {
         const int *s = shapes[i];
         int nl = layout_count(s[1], s[2], s[3]);
         for (int lx = 0; lx < nl; lx++)
-            for (int ldy = 0; ldy < nl; ldy++) bn_case(s[0], s[1], s[2], s[3], (float)s[4], lx, ldy);
+            for (int ldy = 0; ldy < nl; ldy++)
+                bn_case(s[0], s[1], s[2], s[3], (float)s[4], lx, ldy);
     }
     /* one value per channel cannot be normalized in training */
     Tensor x = t_new(&C, 1, 16, 1, 1, DT_F32), p = t_new(&C, 1, 16, 1, 1, DT_F32);

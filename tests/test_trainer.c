@@ -1,6 +1,10 @@
-/* test_trainer.c — the trainer and session on the built-in shapes data: interrupted-then-resumed training equals uninterrupted training, a NaN loss
- * stops with the step and lr, live edits apply at the next step and are refused when invalid,
- * and the session obeys pause / step / resume / stop. (test_quick checks that learning works.) */
+/* test_trainer.c — the trainer and session on the built-in shapes data: interrupted-then-resumed
+ * training equals uninterrupted training, a NaN loss stops with the step and lr, live edits
+ * apply at the next step and are refused when invalid, and the session obeys pause / step /
+ * resume / stop. The workbench's commands: the LR finder leaves the run bit-identical and
+ * suggests from its sweep, a rebuild carries every tensor whose name and shape match (with its
+ * momentum), restart starts over in a new directory with the edited config, and edits leave
+ * markers at their step. (test_quick checks that learning works.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -134,12 +134,17 @@ static void test_status_line(void) {
     static Snapshot s;
     memset(&s, 0, sizeof s);
     s.state = RUN_RUNNING;
-    snprintf(s.device, sizeof s.device, "cpu: AMD EPYC, 2 threads, avx512_bf16, oneDNN 2.6.3, fp32");
+    snprintf(s.device, sizeof s.device, "cpu: AMD EPYC, 2 threads, im2col + OpenBLAS (Haswell), fp32");
     s.epoch = 1; s.epochs = 4; s.global_step = 123;
     s.images_per_s = 812; s.eta_s = 83; s.elapsed_s = 45; s.checkpoint_age_s = 12;
     char dev[64], line[400];
     status_device_short(s.device, dev, sizeof dev);
     CHECK(strcmp(dev, "cpu fp32") == 0);
+    status_device_short("cpu: AMD EPYC, oneDNN 2.6.3, fp32 (precision bf16 needs the CUDA backend; "
+                        "computing in fp32)", dev, sizeof dev);
+    CHECK(strcmp(dev, "cpu fp32") == 0);
+    status_device_short("cuda: NVIDIA H100, 80 GiB, bf16", dev, sizeof dev);
+    CHECK(strcmp(dev, "cuda bf16") == 0);
     status_line_format(&s, 72, line, sizeof line);
     printf("status: %s\n", line);
     CHECK(strstr(line, "epoch 2/4 step 123") != NULL);

@@ -41,8 +41,8 @@ static int help_rows(char rows[][160], CellStyle *styles, int max) {
 }
 
 void help_draw(Tui *t) {
-    static char rows[160][160];
-    static CellStyle styles[160];
+    char rows[160][160];
+    CellStyle styles[160];
     int n = help_rows(rows, styles, 160);
     int h = t->rows - 2, w = t->cols - 4 < 90 ? t->cols - 4 : 90;
     int row = 1, col = (t->cols - w) / 2;

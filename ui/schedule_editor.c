@@ -82,8 +82,8 @@ void sched_draw(Tui *t) {
     chart_area(g.rows, g.cols, &a);
     ChartSpec spec;
     build_spec(t, &spec);
-    static float px[SESSION_HISTORY], py[SESSION_HISTORY];
-    static float fx[1024], fy[1024], ox[1024], oy[1024];
+    float px[SESSION_HISTORY], py[SESSION_HISTORY];
+    float fx[1024], fy[1024], ox[1024], oy[1024];
     int np = 0;
     for (int i = 0; i < s->hist_len; i++) {
         px[np] = (float)((double)(s->hist_step0 + (long)i * (s->hist_stride > 0 ? s->hist_stride : 1)) / spe);

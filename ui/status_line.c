@@ -20,18 +20,24 @@ void status_device_short(const char *line, char *buf, size_t len) {
     if (n >= sizeof backend) n = sizeof backend - 1;
     memcpy(backend, line, n);
     backend[n] = 0;
-    /* The precision is the last comma-separated word before any parenthesis. */
+    /* The precision is the last comma-separated part outside parentheses ("..., OpenBLAS
+     * (Haswell), fp32 (precision bf16 needs ...)" gives "fp32"). */
     char prec[32] = "";
-    const char *paren = strchr(line, '(');
-    const char *end = paren ? paren : line + strlen(line);
-    const char *p = end;
-    while (p > line && p[-1] != ',') p--;
-    while (p < end && *p == ' ') p++;
-    size_t m = (size_t)(end - p);
-    while (m > 0 && p[m - 1] == ' ') m--;
-    if (m >= sizeof prec) m = sizeof prec - 1;
-    memcpy(prec, p, m);
-    prec[m] = 0;
+    const char *start = NULL;
+    int depth = 0;
+    for (const char *p = line; *p; p++) {
+        if (*p == '(') depth++;
+        else if (*p == ')' && depth > 0) depth--;
+        else if (*p == ',' && depth == 0) start = p + 1;
+    }
+    if (start) {
+        while (*start == ' ') start++;
+        size_t m = 0;
+        while (start[m] && start[m] != '(' && m + 1 < sizeof prec) m++;
+        while (m > 0 && start[m - 1] == ' ') m--;
+        memcpy(prec, start, m);
+        prec[m] = 0;
+    }
     if (!colon || !prec[0] || !strcmp(prec, backend)) snprintf(buf, len, "%s", backend);
     else snprintf(buf, len, "%s %s", backend, prec);
 }

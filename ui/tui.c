@@ -382,8 +382,16 @@ static int global_action(Tui *t, Action a) {
     case ACT_RESTART: ask_restart(t); return 1;
     case ACT_SAVE_CONFIG: ask_save_config(t); return 1;
     case ACT_VIEWER:
-        tui_message(t, CS_WARN, "the image viewer window is not in this build yet (a later "
-                                "issue adds it; this key will open it)");
+        if (!t->opt.viewer_toggle) {
+            tui_message(t, CS_WARN, "this build has no image viewer (built without SDL2)");
+        } else if (t->opt.viewer_toggle(t->opt.viewer_user, t->session) != ST_OK) {
+            tui_message(t, CS_WARN, "%s", status_message());
+        } else {
+            int open = t->opt.viewer_poll && t->opt.viewer_poll(t->opt.viewer_user);
+            tui_message(t, CS_NORMAL, open ? "image viewer opened (V again closes it; training "
+                                             "goes on either way)"
+                                           : "image viewer closed");
+        }
         return 1;
     case ACT_VIEW_DASH: switch_view(t, VIEW_DASH); return 1;
     case ACT_VIEW_CHART: switch_view(t, VIEW_CHART); return 1;
@@ -604,7 +612,9 @@ static void new_snapshot(Tui *t) {
 
 TuiExit tui_run(Session *s, const TuiOptions *o, Snapshot *last) {
     g_error[0] = 0;
-    setlocale(LC_ALL, "");
+    /* Only the character type: ncursesw and the glyph choice need it, while numbers must keep
+     * the C format (config.yaml, metrics.csv and the worker's parsing share this process). */
+    setlocale(LC_CTYPE, "");
     Tui *t = calloc(1, sizeof *t);
     Snapshot *snap = calloc(1, sizeof *snap);
     if (!t || !snap) {
@@ -662,8 +672,10 @@ TuiExit tui_run(Session *s, const TuiOptions *o, Snapshot *last) {
             draw(t);
             t->dirty = 0;
         }
+        if (t->opt.viewer_poll) t->opt.viewer_poll(t->opt.viewer_user);
         if (t->stopping && session_finished(s)) break;
     }
+    if (t->opt.viewer_close) t->opt.viewer_close(t->opt.viewer_user);
     term_stop();
     arch_estimator_destroy(t->arch.est);
     if (last) session_snapshot(s, last);

@@ -14,6 +14,15 @@ typedef struct TuiOptions {
     int mono;               /* no colours (NO_COLOR is honoured as well) */
     int no_mouse;
     const char *config_path;   /* where the config came from ("" / NULL: built-in) */
+    /* The image viewer window (viewers/), wired in by app/: ui/ must not depend on viewers/.
+     * All NULL when the build has no viewer. toggle opens or closes it (a failure, e.g. no
+     * display, returns non-OK with status_message() set and the workbench goes on); poll runs
+     * every loop iteration (~30 Hz, never blocks) and returns 1 while the window is open;
+     * close runs before tui_run returns. */
+    Status (*viewer_toggle)(void *user, Session *s);
+    int (*viewer_poll)(void *user);
+    void (*viewer_close)(void *user);
+    void *viewer_user;
 } TuiOptions;
 
 typedef enum TuiExit {

@@ -3,16 +3,15 @@
  * Work is split into chunks that each belong to one sample: a 16-channel block (nChw16c:
  * rows of 16 lanes, one channel per lane) or one channel plane (NCHW: the plane read as rows of
  * 16 consecutive pixels, all lanes the same channel, plus a scalar tail). Both run the same
- * 16-lane vector kernels (AVX-512 where the machine has it, see CPU_HOT). Statistics are exact two-pass moments per chunk (the chunk stays in cache),
- * combined across samples in double with Chan's formula, so large means do not cancel the
- * variance away. */
+ * 16-lane vector kernels (AVX-512 where the machine has it, see CPU_HOT). Statistics are exact
+ * two-pass moments per chunk (the chunk stays in cache), combined across samples in double
+ * with Chan's formula, so large means do not cancel the variance away. */
 #include <math.h>
 
 #include "cpu_internal.h"
 
 typedef struct Chunks {
-    int layout;
-    long count;      /* chunks: n * c / lanes_per_chunk */
+    long count;      /* chunks in the tensor */
     long per_n;      /* chunks per sample */
     long rows;       /* full 16-lane rows per chunk */
     long tail;       /* NCHW: pixels after the last full row */
@@ -23,7 +22,6 @@ typedef struct Chunks {
 static Chunks chunks_of(const Tensor *t, int layout) {
     Chunks k;
     long hw = (long)t->h * t->w;
-    k.layout = layout;
     k.blocked = layout == CPU_LAYOUT_BLK16;
     k.per_n = k.blocked ? t->c / 16 : t->c;
     k.count = (long)t->n * k.per_n;
@@ -198,7 +196,8 @@ Status cpu_batchnorm_forward_train(void *vctx, const Tensor *x, const Tensor *ga
     Chunks k = chunks_of(x, layout);
     double *pmean, *pm2;
     float *scale;
-    TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c, (void **)&pmean));
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c,
+                    (void **)&pmean));
     TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * (size_t)c, (void **)&scale));
     pm2 = pmean + (size_t)x->n * (size_t)c;
     const float *xd = x->data;
@@ -267,7 +266,8 @@ Status cpu_batchnorm_backward(void *vctx, const Tensor *x, const Tensor *dy, con
     TRY(cpu_data_as(ctx, dy, layout, CPU_SCRATCH_A, (const void **)&dyd));
     double *psdy, *psdyx;
     float *coef;
-    TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c, (void **)&psdy));
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c,
+                    (void **)&psdy));
     TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * 3 * (size_t)c, (void **)&coef));
     psdyx = psdy + (size_t)x->n * (size_t)c;
     const float *xd = x->data, *mean = save_mean->data, *invstd = save_invstd->data;

@@ -3,13 +3,15 @@
  *
  * A ConvDesc's plan (ConvPlan) holds up to three oneDNN primitives, one per direction, each
  * made on first use for the shapes and layouts it was called with and remade when they (or
- * the thread count, which oneDNN bakes into its work split) change. Activations are passed to
- * oneDNN in place, in whichever layout they are stored (cpu_internal.h); outputs with a
- * channel count divisible by 16 come out blocked. Weights stay dense OIHW in the tensors (the
- * optimizer and checkpoints see plain arrays) and are reordered into the primitive's own
- * format per call: for the widths we train that costs microseconds against milliseconds of
- * convolution. Scratchpads are user-managed (one shared buffer in the context), so steady-state
- * training allocates nothing. */
+ * the thread count, which oneDNN bakes into its work split, or the algorithm setting) change.
+ * Activations are passed to oneDNN in place, in whichever layout they are stored
+ * (cpu_internal.h); outputs with a channel count divisible by 16 come out blocked. Where
+ * oneDNN has only its slow reference loop for our exact layouts, the output is staged in a
+ * format of its choosing and reordered. Weights stay dense OIHW in the tensors (the optimizer
+ * and checkpoints see plain arrays) and are reordered into the primitive's own format per
+ * call: for the widths we train that costs microseconds against milliseconds of convolution.
+ * Scratchpads are user-managed (one shared buffer in the context), so steady-state training
+ * allocates nothing. Winograd or direct is a fixed, measured rule (winograd_wanted). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,6 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "cpu_internal.h"
-
 /* ---- the library: engine, stream, errors, GEMM ---- */
 
 typedef struct DnnlState {
@@ -96,7 +97,6 @@ Status cpu_sgemm(CpuCtx *ctx, char transa, char transb, long m, long n, long k, 
 }
 
 /* ---- convolution ---- */
-
 
 enum { CONV_FWD = 0, CONV_BWD_DATA, CONV_BWD_WEIGHTS, CONV_DIRS };
 
@@ -188,6 +188,8 @@ static dnnl_format_tag_t layout_tag(int layout) {
 
 static Status act_md(dnnl_memory_desc_t *md, int n, int c, int h, int w, int layout) {
     dnnl_dims_t dims = {n, c, h, w};
+    /* 1x1 maps are the same bytes in both layouts; the blocked name gets the fast kernels */
+    if (h * w == 1 && c % 16 == 0) layout = CPU_LAYOUT_BLK16;
     CPU_DNNL(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, layout_tag(layout)));
     return ST_OK;
 }
@@ -228,7 +230,8 @@ static Status mem_new(CpuCtx *ctx, const dnnl_memory_desc_t *md, dnnl_memory_t *
 static Status reorder_new(CpuCtx *ctx, const dnnl_memory_desc_t *from,
                           const dnnl_memory_desc_t *to, dnnl_primitive_t *out) {
     dnnl_primitive_desc_t rpd = NULL;
-    CPU_DNNL(dnnl_reorder_primitive_desc_create(&rpd, from, dnnl_engine_of(ctx), to, dnnl_engine_of(ctx), NULL));
+    dnnl_engine_t eng = dnnl_engine_of(ctx);
+    CPU_DNNL(dnnl_reorder_primitive_desc_create(&rpd, from, eng, to, eng, NULL));
     dnnl_status_t ds = dnnl_primitive_create(out, rpd);
     dnnl_primitive_desc_destroy(rpd);
     if (ds != dnnl_success) return cpu_dnnl_fail(ds, "dnnl_primitive_create(reorder)");
@@ -320,9 +323,10 @@ static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const Conv
                                                           &g->w_any, bias, out, g->strides,
                                                           g->pad_l, g->pad_r);
     if (ds != dnnl_success) return ds;
-    if (dir == CONV_FWD) return dnnl_primitive_desc_create(pd, &fd, attr, dnnl_engine_of(ctx), NULL);
+    dnnl_engine_t eng = dnnl_engine_of(ctx);
+    if (dir == CONV_FWD) return dnnl_primitive_desc_create(pd, &fd, attr, eng, NULL);
     dnnl_primitive_desc_t hint = NULL;
-    ds = dnnl_primitive_desc_create(&hint, &fd, NULL, dnnl_engine_of(ctx), NULL);
+    ds = dnnl_primitive_desc_create(&hint, &fd, NULL, eng, NULL);
     if (ds != dnnl_success) return ds;
     if (dir == CONV_BWD_DATA)
         ds = dnnl_convolution_backward_data_desc_init(&cd, alg, in, &g->w_any, out, g->strides,
@@ -330,7 +334,7 @@ static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const Conv
     else
         ds = dnnl_convolution_backward_weights_desc_init(&cd, alg, in, &g->w_any, bias, out,
                                                          g->strides, g->pad_l, g->pad_r);
-    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(pd, &cd, attr, dnnl_engine_of(ctx), hint);
+    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(pd, &cd, attr, eng, hint);
     dnnl_primitive_desc_destroy(hint);
     return ds;
 }

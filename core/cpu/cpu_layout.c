@@ -63,7 +63,8 @@ Status cpu_data_as(CpuCtx *ctx, const Tensor *t, int layout, int slot, const voi
 }
 
 Status cpu_relayout(CpuCtx *ctx, Tensor *t, int layout) {
-    if (layout == CPU_LAYOUT_BLK16 && (t->c % 16 != 0 || t->h * t->w == 1)) layout = CPU_LAYOUT_NCHW;
+    if (layout == CPU_LAYOUT_BLK16 && (t->c % 16 != 0 || t->h * t->w == 1))
+        layout = CPU_LAYOUT_NCHW;
     int have = cpu_layout(t);
     if (have != layout) {
         void *buf;

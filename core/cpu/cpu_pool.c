@@ -3,9 +3,9 @@
  * Max pooling pads with -inf and takes the first maximum in window order (NaN wins), like
  * PyTorch. idx, when given, receives the argmax as PyTorch's return_indices does (h * W + w in
  * the plane, I32) or as the offset inside the window (U8), dense NCHW; backward finds the same
- * element again from x, so it never depends on idx. Average pooling divides by the full window (count_include_pad). Global average
- * pooling, the head of every CIFAR ResNet, has its own vectorised path. Work is split by
- * sample so threads never write the same cache line. */
+ * element again from x, so it never depends on idx. Average pooling divides by the full
+ * window (count_include_pad). Global average pooling, the head of every CIFAR ResNet, has its
+ * own vectorised path. Work is split by sample so threads never write the same cache line. */
 #include <math.h>
 #include <string.h>
 
@@ -26,13 +26,14 @@ static void global_avg_forward(const Tensor *x, Tensor *y) {
     for (int n = 0; n < x->n; n++) {
         if (layout == CPU_LAYOUT_BLK16) {
             for (int cb = 0; cb < x->c / 16; cb++) {
-                const float *blk = xd + ((size_t)n * (size_t)(x->c / 16) + (size_t)cb) * (size_t)hw * 16;
+                const float *blk = xd + cpu_offset(x, layout, n, cb * 16, 0, 0);
                 float s[16] = {0};
                 for (long p = 0; p < hw; p++) {
 #pragma omp simd
                     for (int l = 0; l < 16; l++) s[l] += blk[p * 16 + l];
                 }
-                for (int l = 0; l < 16; l++) yd[(size_t)n * (size_t)x->c + (size_t)(cb * 16 + l)] = s[l] * inv;
+                float *out = yd + (size_t)n * (size_t)x->c + (size_t)cb * 16;
+                for (int l = 0; l < 16; l++) out[l] = s[l] * inv;
             }
         } else {
             for (int c = 0; c < x->c; c++) {
@@ -59,7 +60,7 @@ static void global_avg_backward(const float *dyd, Tensor *dx) {
                 float g[16];
                 for (int l = 0; l < 16; l++)
                     g[l] = dyd[(size_t)n * (size_t)dx->c + (size_t)(cb * 16 + l)] * inv;
-                float *blk = o + ((size_t)n * (size_t)(dx->c / 16) + (size_t)cb) * (size_t)hw * 16;
+                float *blk = o + cpu_offset(dx, layout, n, cb * 16, 0, 0);
                 for (long p = 0; p < hw; p++) {
 #pragma omp simd
                     for (int l = 0; l < 16; l++) blk[p * 16 + l] = g[l];
