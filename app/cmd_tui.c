@@ -14,6 +14,7 @@
 #include "run_dir.h"
 #include "session.h"
 #include "tui.h"
+#ifdef SHORTCUT_WITH_VIEWER
 #include "viewer.h"
 
 /* The viewer window, driven by the workbench's loop through TuiOptions hooks (ui/ does not
@@ -25,6 +26,7 @@ static void hook_viewer_close(void *user) {
     viewer_close(*slot);
     *slot = NULL;
 }
+#endif
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -122,11 +124,13 @@ int cmd_tui(int argc, char **argv) {
     opt.start_paused = paused;
     opt.exit_when_done = 0;   /* a finished run stays open: extend it, evaluate, save */
     to.config_path = config_path;
+#ifdef SHORTCUT_WITH_VIEWER
     Viewer *viewer = NULL;
     to.viewer_toggle = hook_viewer_toggle;
     to.viewer_poll = hook_viewer_poll;
     to.viewer_close = hook_viewer_close;
     to.viewer_user = &viewer;
+#endif
 
     Session *session;
     Status st = session_start(&opt, &session);

@@ -2,7 +2,9 @@
  *
  * `shortcut` alone opens the workbench (ui/) on the built-in quick demo, `shortcut CONFIG.yaml`
  * on a config file; without a terminal they refuse (exit 2) and point to `shortcut train`, the
- * headless path. */
+ * headless path. The workbench and the viewer are optional parts of the build
+ * (SHORTCUT_WITH_TUI, SHORTCUT_WITH_VIEWER: GPU machines may lack ncurses/SDL2); this is the one
+ * place that tests those macros. */
 #include <stdio.h>
 #include <string.h>
 
@@ -28,11 +30,38 @@ static void usage(FILE *f) {
             "       shortcut eval RUN_DIR [--predictions FILE.csv]\n"
             "       shortcut info CONFIG.yaml [--set k=v]...      model summary\n"
             "       shortcut bench CONFIG.yaml [--batch N] [--threads N]\n"
+            "       shortcut view RUN_DIR [--png DIR]             the image viewer on a run\n"
+            "       shortcut --viewer [CONFIG.yaml] [--set k=v]... train headless, viewer open\n"
             "       shortcut --help | --version\n"
             "\n"
             "Each command has its own --help. Data is found via data.root, $SHORTCUT_DATA,\n"
             "./data, then ../shared/data; scripts/fetch-cifar.sh downloads CIFAR.\n",
             SHORTCUT_VERSION);
+}
+
+static int run_tui(int argc, char **argv) {
+#ifdef SHORTCUT_WITH_TUI
+    return cmd_tui(argc, argv);
+#else
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "shortcut: this build has no workbench (configured with "
+                    "-DSHORTCUT_WITH_TUI=OFF); train headless with: shortcut train\n");
+    return 2;
+#endif
+}
+
+static int run_view(int with_training, int argc, char **argv) {
+#ifdef SHORTCUT_WITH_VIEWER
+    return with_training ? cmd_view_train(argc, argv) : cmd_view(argc, argv);
+#else
+    (void)with_training;
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "shortcut: this build has no image viewer (configured with "
+                    "-DSHORTCUT_WITH_VIEWER=OFF or without SDL2)\n");
+    return 2;
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -45,9 +74,9 @@ int main(int argc, char **argv) {
             return 0;
         }
         if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
-        if (!strcmp(c, "tui")) return cmd_tui(argc - 2, argv + 2);
-        if (!strcmp(c, "view")) return cmd_view(argc - 2, argv + 2);
-        if (!strcmp(c, "--viewer")) return cmd_view_train(argc - 2, argv + 2);
+        if (!strcmp(c, "tui")) return run_tui(argc - 2, argv + 2);
+        if (!strcmp(c, "view")) return run_view(0, argc - 2, argv + 2);
+        if (!strcmp(c, "--viewer")) return run_view(1, argc - 2, argv + 2);
         if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
         if (!strcmp(c, "info")) return cmd_info(argc - 2, argv + 2);
         if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
@@ -57,5 +86,5 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    return cmd_tui(argc - 1, argv + 1);
+    return run_tui(argc - 1, argv + 1);
 }

@@ -40,7 +40,7 @@ stty -a > "$WORK/stty.txt"
 sleep 600
 EOS
     "${T[@]}" new-session -d -s t -x "${W:-100}" -y "${H:-30}" \
-        "env LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TUI_ENV:-} bash '$WORK/run.sh'"
+        "env -u DISPLAY -u WAYLAND_DISPLAY LANG=C.UTF-8 LC_ALL=C.UTF-8 ${TUI_ENV:-} bash '$WORK/run.sh'"
 }
 
 screen() { "${T[@]}" capture-pane -p -t t; }
