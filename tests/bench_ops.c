@@ -376,68 +376,94 @@ static dnnl_memory_t bf16_mem(dnnl_engine_t eng, dnnl_primitive_desc_t pd, dnnl_
     return m;
 }
 
-/* Each resnet20 shape with bf16 activations and weights (f32 weight gradients, as mixed
- * precision training keeps them), oneDNN choosing every format, direct algorithm. */
+/* Median times (s) of the three directions of one shape in bf16 at `batch`. */
+static void bf16_shape(dnnl_engine_t eng, dnnl_stream_t stream, const Shape *s, int batch,
+                       int reps, double t[3], const char *impl[3]) {
+    int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+    dnnl_memory_desc_t src, wt, dst, wt_f32;
+    dnnl_dims_t sd = {batch, s->cin, s->h, s->h}, wd = {s->cout, s->cin, s->k, s->k};
+    dnnl_dims_t dd = {batch, s->cout, ho, ho};
+    DN(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_bf16, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wt, 4, wd, dnnl_bf16, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wt_f32, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_bf16, dnnl_format_tag_any));
+    dnnl_dims_t st = {s->stride, s->stride}, pd_ = {s->pad, s->pad};
+    dnnl_convolution_desc_t fd, bd, wdsc;
+    DN(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                          &src, &wt, NULL, &dst, st, pd_, pd_));
+    DN(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src, &wt, &dst,
+                                                st, pd_, pd_));
+    DN(dnnl_convolution_backward_weights_desc_init(&wdsc, dnnl_convolution_direct, &src,
+                                                   &wt_f32, NULL, &dst, st, pd_, pd_));
+    dnnl_primitive_desc_t pds[3];
+    DN(dnnl_primitive_desc_create(&pds[0], &fd, NULL, eng, NULL));
+    DN(dnnl_primitive_desc_create(&pds[1], &bd, NULL, eng, pds[0]));
+    DN(dnnl_primitive_desc_create(&pds[2], &wdsc, NULL, eng, pds[0]));
+    static const dnnl_query_t q[3][3] = {
+        {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md},
+        {dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md},
+        {dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md}};
+    static const int a[3][3] = {
+        {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+        {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
+        {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}};
+    for (int dir = 0; dir < 3; dir++) {
+        Bf16Run r = {.stream = stream, .nargs = 3};
+        DN(dnnl_primitive_create(&r.prim, pds[dir]));
+        const char *name = NULL;
+        DN(dnnl_primitive_desc_query(pds[dir], dnnl_query_impl_info_str, 0, &name));
+        impl[dir] = name && strncmp(name, "jit_bf16", 8) == 0 ? "jit_bf16" : name ? name : "?";
+        for (int j = 0; j < 3; j++)
+            r.args[j] = (dnnl_exec_arg_t){a[dir][j], bf16_mem(eng, pds[dir], q[dir][j])};
+        t[dir] = time_reps(reps, bf16_call, &r);
+        for (int j = 0; j < 3; j++) dnnl_memory_destroy(r.args[j].memory);
+        dnnl_primitive_destroy(r.prim);
+    }
+    for (int dir = 0; dir < 3; dir++) dnnl_primitive_desc_destroy(pds[dir]);
+}
+
+/* Each resnet20 shape, then the wide 3x3 layers of WRN (batch cut as in bench_wino, so the
+ * fp32 figures of `--only wino` compare), with bf16 activations and weights (f32 weight
+ * gradients, as mixed precision training keeps them), oneDNN choosing every format, direct
+ * algorithm (oneDNN has no bf16 Winograd). */
 static void bench_bf16(int batch, int reps) {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     DN(dnnl_engine_create(&eng, dnnl_cpu, 0));
     DN(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
     printf("# bf16 convolutions, batch %d (bf16 data and weights, f32 weight gradients)\n", batch);
-    double total_t = 0, total_flop = 0;
+    double total_t = 0, total_flop = 0, t[3];
+    const char *impl[3];
     for (size_t i = 0; i < N_SHAPES; i++) {
         const Shape *s = &RESNET20[i];
         int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
-        dnnl_memory_desc_t src, wt, dst, wt_f32;
-        dnnl_dims_t sd = {batch, s->cin, s->h, s->h}, wd = {s->cout, s->cin, s->k, s->k};
-        dnnl_dims_t dd = {batch, s->cout, ho, ho};
-        DN(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_bf16, dnnl_format_tag_any));
-        DN(dnnl_memory_desc_init_by_tag(&wt, 4, wd, dnnl_bf16, dnnl_format_tag_any));
-        DN(dnnl_memory_desc_init_by_tag(&wt_f32, 4, wd, dnnl_f32, dnnl_format_tag_any));
-        DN(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_bf16, dnnl_format_tag_any));
-        dnnl_dims_t st = {s->stride, s->stride}, pd_ = {s->pad, s->pad};
-        dnnl_convolution_desc_t fd, bd, wdsc;
-        DN(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
-                                              &src, &wt, NULL, &dst, st, pd_, pd_));
-        DN(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src, &wt, &dst,
-                                                    st, pd_, pd_));
-        DN(dnnl_convolution_backward_weights_desc_init(&wdsc, dnnl_convolution_direct, &src,
-                                                       &wt_f32, NULL, &dst, st, pd_, pd_));
-        dnnl_primitive_desc_t pds[3];
-        DN(dnnl_primitive_desc_create(&pds[0], &fd, NULL, eng, NULL));
-        DN(dnnl_primitive_desc_create(&pds[1], &bd, NULL, eng, pds[0]));
-        DN(dnnl_primitive_desc_create(&pds[2], &wdsc, NULL, eng, pds[0]));
-        double flop = 2.0 * batch * s->cout * ho * ho * (double)s->cin * s->k * s->k, t[3];
-        const char *impl[3];
+        double flop = 2.0 * batch * s->cout * ho * ho * (double)s->cin * s->k * s->k;
         g_foreign_max = 0;
-        for (int dir = 0; dir < 3; dir++) {
-            Bf16Run r = {.stream = stream, .nargs = 3};
-            DN(dnnl_primitive_create(&r.prim, pds[dir]));
-            DN(dnnl_primitive_desc_query(pds[dir], dnnl_query_impl_info_str, 0, &impl[dir]));
-            static const dnnl_query_t q[3][3] = {
-                {dnnl_query_src_md, dnnl_query_weights_md, dnnl_query_dst_md},
-                {dnnl_query_diff_dst_md, dnnl_query_weights_md, dnnl_query_diff_src_md},
-                {dnnl_query_src_md, dnnl_query_diff_dst_md, dnnl_query_diff_weights_md}};
-            static const int a[3][3] = {
-                {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
-                {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
-                {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS}};
-            for (int j = 0; j < 3; j++)
-                r.args[j] = (dnnl_exec_arg_t){a[dir][j], bf16_mem(eng, pds[dir], q[dir][j])};
-            t[dir] = time_reps(reps, bf16_call, &r);
-            for (int j = 0; j < 3; j++) dnnl_memory_destroy(r.args[j].memory);
-            dnnl_primitive_destroy(r.prim);
-        }
+        bf16_shape(eng, stream, s, batch, reps, t, impl);
         printf("bf16 conv=\"%s\" fwd_gflops=%.1f bwd_data_gflops=%.1f bwd_weights_gflops=%.1f "
                "impl=%s,%s,%s foreign_cpu_pct=%.1f\n", s->name, flop / t[0] * 1e-9,
                flop / t[1] * 1e-9, flop / t[2] * 1e-9, impl[0], impl[1], impl[2], g_foreign_max);
         double step_t = t[0] + t[2] + (i == 0 ? 0 : t[1]);
         total_t += s->uses * step_t;
         total_flop += s->uses * flop * (i == 0 ? 2 : 3);
-        for (int dir = 0; dir < 3; dir++) dnnl_primitive_desc_destroy(pds[dir]);
     }
     printf("bf16 convs_per_step_ms=%.2f convs_gflops=%.1f\n", total_t * 1e3,
            total_flop / total_t * 1e-9);
+    static const int wide[][2] = {{160, 32}, {320, 16}, {640, 8}};   /* WRN-28-10 */
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) {
+        int c = wide[i][0], h = wide[i][1];
+        double flop = 2.0 * batch * c * h * h * (double)c * 9;
+        int nb = flop > 40e9 ? (int)(batch * 40e9 / flop) : batch;
+        if (nb < 2) nb = 2;
+        flop = 2.0 * nb * c * h * h * (double)c * 9;
+        Shape s = {"wide", c, h, c, 3, 1, 1, 1};
+        g_foreign_max = 0;
+        bf16_shape(eng, stream, &s, nb, reps, t, impl);
+        printf("bf16 wide c=%d side=%d batch=%d fwd_ms=%.2f bwd_data_ms=%.2f bwd_weights_ms=%.2f "
+               "gflops=%.0f,%.0f,%.0f foreign_cpu_pct=%.1f\n", c, h, nb, t[0] * 1e3, t[1] * 1e3,
+               t[2] * 1e3, flop / t[0] * 1e-9, flop / t[1] * 1e-9, flop / t[2] * 1e-9,
+               g_foreign_max);
+    }
     dnnl_stream_destroy(stream);
     dnnl_engine_destroy(eng);
 }
