@@ -15,19 +15,22 @@
 #include "trainer.h"
 
 static int has_cifar10(const char *root) {
-    char path[4200];
+    char path[CONFIG_PATH_LEN + 64];
     struct stat sb;
     snprintf(path, sizeof path, "%s/cifar-10-batches-bin/data_batch_1.bin", root);
     return stat(path, &sb) == 0;
 }
 
 int main(void) {
-    char root[4096] = "";
+    char root[CONFIG_PATH_LEN] = "";
     const char *env = getenv("SHORTCUT_DATA");
     const char *src = getenv("SHORTCUT_SOURCE_DIR");
-    if (env && strlen(env) < 2048 && has_cifar10(env)) snprintf(root, sizeof root, "%s", env);
-    else if (src && strlen(src) < 2048) {
-        snprintf(root, sizeof root, "%s/../shared/data", src);
+    /* Paths longer than a config can hold are skipped rather than truncated. */
+    if (env && strlen(env) < 256 && has_cifar10(env)) {
+        memcpy(root, env, strlen(env) + 1);
+    } else if (src && strlen(src) < 256) {
+        memcpy(root, src, strlen(src));
+        memcpy(root + strlen(src), "/../shared/data", sizeof "/../shared/data");
         if (!has_cifar10(root)) root[0] = 0;
     }
     if (!root[0]) CHECK_SKIP("no CIFAR-10 in $SHORTCUT_DATA or ../shared/data (scripts/fetch-cifar.sh)");
@@ -35,7 +38,7 @@ int main(void) {
     Config c;
     config_defaults(&c);
     CHECK_OK(config_set(&c, "data.dataset=cifar10"));
-    snprintf(c.data.root, sizeof c.data.root, "%s", root);
+    memcpy(c.data.root, root, sizeof c.data.root);
     CHECK_OK(config_set(&c, "data.limit_train=5000"));
     CHECK_OK(config_set(&c, "data.mean=[0.4914, 0.4822, 0.4465]"));
     CHECK_OK(config_set(&c, "data.std=[0.2470, 0.2435, 0.2616]"));

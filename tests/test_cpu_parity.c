@@ -3,7 +3,9 @@
  * Both backends get the same random inputs; outputs are downloaded (dense NCHW) and compared
  * op by op. The fast backend keeps activations with C % 16 == 0 in a blocked layout, so every
  * op whose inputs can arrive that way runs with each input in each layout (cpu_relayout) —
- * including mismatched pairs, which take the conversion path.
+ * including mismatched pairs, which take the conversion path. Convolutions run under every
+ * algorithm setting (direct, oneDNN's choice, Winograd wherever possible, the default rule);
+ * in a build without oneDNN the same checks cover the im2col + OpenBLAS path.
  *
  * Tolerances (fp32 against the reference's double accumulation):
  *   convolution, linear, batchnorm:  |got - want| <= 1e-4 * max|want| + 1e-4 * |want|

@@ -12,6 +12,7 @@
  * call: for the widths we train that costs microseconds against milliseconds of convolution.
  * Scratchpads are user-managed (one shared buffer in the context), so steady-state training
  * allocates nothing. Winograd or direct is a fixed, measured rule (winograd_wanted). */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +397,18 @@ static Status run(CpuCtx *ctx, dnnl_primitive_t prim, int nargs, const dnnl_exec
     return ST_OK;
 }
 
+/* Weight reorders move a few thousand values: on the calling thread they take microseconds,
+ * while a parallel region costs a wake-up of every other thread (tens of microseconds each
+ * under OMP_WAIT_POLICY=PASSIVE, twice per convolution per direction). oneDNN's reorders size
+ * their split from the thread count at execution, so one thread runs them inline. */
+static Status run_small(CpuCtx *ctx, dnnl_primitive_t prim, int nargs,
+                        const dnnl_exec_arg_t *args) {
+    omp_set_num_threads(1);
+    Status st = run(ctx, prim, nargs, args);
+    omp_set_num_threads(ctx->threads);
+    return st;
+}
+
 /* The buffers of one call: in = x or dx, out = y or dy, weights = w or dw, bias = b or db
  * (NULL without bias). */
 typedef struct ConvIo {
@@ -413,7 +426,7 @@ static Status step_exec(CpuCtx *ctx, ConvStep *s, int dir, const ConvIo *io) {
     if (s->w_reorder && dir != CONV_BWD_WEIGHTS) {
         dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, s->m_user_weights},
                                    {DNNL_ARG_TO, s->m_weights}};
-        TRY(run(ctx, s->w_reorder, 2, rargs));
+        TRY(run_small(ctx, s->w_reorder, 2, rargs));
     }
     void *in = s->stage_buf && dir == CONV_BWD_DATA ? s->stage_buf : io->in;
     void *out = s->stage_buf && dir == CONV_FWD ? s->stage_buf : io->out;
@@ -439,7 +452,7 @@ static Status step_exec(CpuCtx *ctx, ConvStep *s, int dir, const ConvIo *io) {
     if (s->w_reorder && dir == CONV_BWD_WEIGHTS) {
         dnnl_exec_arg_t rargs[] = {{DNNL_ARG_FROM, s->m_weights},
                                    {DNNL_ARG_TO, s->m_user_weights}};
-        TRY(run(ctx, s->w_reorder, 2, rargs));
+        TRY(run_small(ctx, s->w_reorder, 2, rargs));
     }
     return ST_OK;
 }

@@ -1,6 +1,7 @@
 /* cpu_internal.h — shared state and helpers of the fast CPU backend (core/cpu/cpu_*.c).
  *
- * Not a public header: only the cpu_*.c files and the CPU parity test include it.
+ * Not a public header: only the cpu_*.c files, tests/test_cpu_parity.c and tests/bench_ops.c
+ * include it. One backend context serves one thread at a time (the scratch buffers are shared).
  *
  * Layouts. An F32 activation whose channel count is a multiple of 16 is kept in oneDNN's
  * blocked nChw16c layout (CPU_LAYOUT_BLK16): for each sample, blocks of 16 channels, and inside
