@@ -123,18 +123,25 @@ static Status create_optimizer(Trainer *t) {
                            &t->opt_count);
 }
 
-static Status open_loader(Trainer *t) {
-    loader_destroy(t->loader);
-    t->loader = NULL;
+/* The loader settings a trainer uses for `set`: training order and augmentation when `train`,
+ * file order and identity records otherwise. */
+static LoaderOptions loader_options(const Trainer *t, const Dataset *set, int train) {
     LoaderOptions lo = {0};
-    lo.data = &t->data.train;
+    lo.data = set;
     lo.batch_size = t->cfg.train.batch_size;
-    lo.train = 1;
+    lo.train = train;
     lo.seed = t->cfg.train.seed;
     lo.augment = t->cfg.data.augment;
     memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
     memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
     lo.prefetch = 1;
+    return lo;
+}
+
+static Status open_loader(Trainer *t) {
+    loader_destroy(t->loader);
+    t->loader = NULL;
+    LoaderOptions lo = loader_options(t, &t->data.train, 1);
     TRY(loader_create(&lo, &t->loader));
     loader_seek(t->loader, t->epoch, t->batch_in_epoch);
     return ST_OK;
@@ -367,15 +374,7 @@ Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res) {
         return status_fail(ST_ERR_OOM, "out of memory for evaluation");
     }
     if (set->count == 0) return ST_OK;
-    LoaderOptions lo = {0};
-    lo.data = set;
-    lo.batch_size = t->cfg.train.batch_size;
-    lo.train = 0;
-    lo.seed = t->cfg.train.seed;
-    lo.augment = t->cfg.data.augment;
-    memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
-    memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
-    lo.prefetch = 1;
+    LoaderOptions lo = loader_options(t, set, 0);
     Loader *l;
     Status st = loader_create(&lo, &l);
     if (st != ST_OK) { eval_result_free(res); return st; }
@@ -783,15 +782,7 @@ Status trainer_lr_find(Trainer *t, const LrFindOptions *opt, LrFindCallback cb, 
     if (st == ST_OK) st = optimizer_setup(&t->backend, m, &p, &g, &mo, &n_opt);
     if (st == ST_OK) st = model_copy_matching(m, t->model, &copied);
     if (st == ST_OK) {
-        LoaderOptions lo = {0};
-        lo.data = &t->data.train;
-        lo.batch_size = t->cfg.train.batch_size;
-        lo.train = 1;
-        lo.seed = t->cfg.train.seed;
-        lo.augment = t->cfg.data.augment;
-        memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
-        memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
-        lo.prefetch = 1;
+        LoaderOptions lo = loader_options(t, &t->data.train, 1);
         st = loader_create(&lo, &l);
         if (st == ST_OK) loader_seek(l, t->epoch, t->batch_in_epoch);
     }
