@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
 
 int cli_take_set(int argc, char **argv, int *i, SetList *sets) {
     const char *a = argv[*i];
@@ -67,4 +70,41 @@ long cli_parse_long(const char *s) {
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v <= 0) return -1;
     return v;
+}
+
+int cli_session_options(const char *cmd, const char *config_path, const char *out_dir,
+                        const char *resume_dir, const SetList *sets, SessionOptions *opt,
+                        char run_dir[CONFIG_PATH_LEN]) {
+    memset(opt, 0, sizeof *opt);
+    if (resume_dir) {
+        if (config_path || out_dir)
+            return cli_usage_error(cmd, "--resume takes its config and directory from the run; "
+                                        "use --set to change keys");
+        struct stat sb;
+        char state[CONFIG_PATH_LEN + 32];
+        snprintf(state, sizeof state, "%s/state.safetensors", resume_dir);
+        if (stat(state, &sb) != 0) {
+            fprintf(stderr, "shortcut: cannot resume '%s': %s is missing (%s); is it a run "
+                            "directory written by shortcut?\n",
+                    resume_dir, state, strerror(errno));
+            return 2;
+        }
+        snprintf(run_dir, CONFIG_PATH_LEN, "%s", resume_dir);
+        config_defaults(&opt->config);
+        opt->resume_dir = run_dir;
+        opt->overrides = sets->items;
+        opt->num_overrides = sets->count;
+        return 0;
+    }
+    int rc = cli_load_config(config_path, sets, &opt->config);
+    if (rc) return rc;
+    if (out_dir) {
+        snprintf(run_dir, CONFIG_PATH_LEN, "%s", out_dir);
+    } else {
+        char base[CONFIG_NAME_LEN + 16];
+        snprintf(base, sizeof base, "runs/%s", opt->config.name[0] ? opt->config.name : "run");
+        fileio_unused_path(base, run_dir, CONFIG_PATH_LEN);
+    }
+    opt->run_dir = run_dir;
+    return 0;
 }

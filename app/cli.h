@@ -7,6 +7,7 @@
 #define SHORTCUT_CLI_H
 
 #include "config.h"
+#include "session.h"
 #include "status.h"
 
 #define CLI_MAX_SETS 64
@@ -24,6 +25,15 @@ int cli_take_set(int argc, char **argv, int *i, SetList *sets);
 /* Load `path` (NULL: built-in defaults = quick) and apply the --set list, then validate.
  * Prints the error and returns its exit code (2 or 1), 0 on success. */
 int cli_load_config(const char *path, const SetList *sets, Config *cfg);
+
+/* The run a training command starts, from its arguments: either --resume DIR (the config comes
+ * from the run; --set are overrides) or CONFIG + --set + --out DIR (default runs/<name>,
+ * numbered when taken). Fills opt (config, run_dir / resume_dir, overrides) and run_dir, which
+ * opt points into and which must outlive it. Prints the error and returns its exit code, 0 on
+ * success. */
+int cli_session_options(const char *cmd, const char *config_path, const char *out_dir,
+                        const char *resume_dir, const SetList *sets, SessionOptions *opt,
+                        char run_dir[CONFIG_PATH_LEN]);
 
 /* Print "shortcut: <message>" for a failed status and return its exit code. */
 int cli_fail(Status st);

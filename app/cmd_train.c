@@ -44,14 +44,6 @@ static void format_duration(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
 }
 
-/* Pick runs/<name>, runs/<name>-2, ... the first that does not exist. */
-static void default_run_dir(const Config *cfg, char *out, size_t n) {
-    struct stat sb;
-    snprintf(out, n, "runs/%s", cfg->name[0] ? cfg->name : "run");
-    for (int i = 2; stat(out, &sb) == 0 && i < 10000; i++)
-        snprintf(out, n, "runs/%s-%d", cfg->name[0] ? cfg->name : "run", i);
-}
-
 static void print_progress_bar(const Snapshot *s) {
     char eta[32], el[32];
     format_duration(s->eta_s, eta, sizeof eta);
@@ -95,34 +87,10 @@ int cmd_train(int argc, char **argv) {
                                    config_path, a);
         }
     }
-    if (resume_dir && (config_path || out_dir))
-        return cli_usage_error("train", "--resume takes its config and directory from the run; "
-                                        "use --set to change keys");
-
-    SessionOptions opt = {0};
+    SessionOptions opt;
     char run_dir[CONFIG_PATH_LEN];
-    if (resume_dir) {
-        struct stat sb;
-        char state[CONFIG_PATH_LEN + 32];
-        snprintf(state, sizeof state, "%s/state.safetensors", resume_dir);
-        if (stat(state, &sb) != 0) {
-            fprintf(stderr, "shortcut: cannot resume '%s': %s is missing (%s); is it a run "
-                            "directory written by `shortcut train`?\n",
-                    resume_dir, state, strerror(errno));
-            return 2;
-        }
-        snprintf(run_dir, sizeof run_dir, "%s", resume_dir);
-        config_defaults(&opt.config);
-        opt.resume_dir = run_dir;
-        opt.overrides = sets.items;
-        opt.num_overrides = sets.count;
-    } else {
-        int rc = cli_load_config(config_path, &sets, &opt.config);
-        if (rc) return rc;
-        if (out_dir) snprintf(run_dir, sizeof run_dir, "%s", out_dir);
-        else default_run_dir(&opt.config, run_dir, sizeof run_dir);
-        opt.run_dir = run_dir;
-    }
+    int rc0 = cli_session_options("train", config_path, out_dir, resume_dir, &sets, &opt, run_dir);
+    if (rc0) return rc0;
     opt.exit_when_done = 1;
 
     struct sigaction sa;

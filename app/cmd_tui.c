@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run_dir.h"
 #include "session.h"
 #include "tui.h"
 #ifdef SHORTCUT_WITH_VIEWER
@@ -78,9 +77,6 @@ int cmd_tui(int argc, char **argv) {
             return cli_usage_error("tui", "more than one config given ('%s' and '%s')", config_path, a);
         }
     }
-    if (resume_dir && (config_path || out_dir))
-        return cli_usage_error("tui", "--resume takes its config and directory from the run; use "
-                                      "--set to change keys");
     /* Refuse before starting any training: the screen is the whole point of this command. */
     const char *term = getenv("TERM");
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || !term || !*term || !strcmp(term, "dumb")) {
@@ -93,34 +89,10 @@ int cmd_tui(int argc, char **argv) {
         return 2;
     }
 
-    SessionOptions opt = {0};
+    SessionOptions opt;
     char run_dir[CONFIG_PATH_LEN];
-    if (resume_dir) {
-        struct stat sb;
-        char state[CONFIG_PATH_LEN + 32];
-        snprintf(state, sizeof state, "%s/state.safetensors", resume_dir);
-        if (stat(state, &sb) != 0) {
-            fprintf(stderr, "shortcut: cannot resume '%s': %s is missing; is it a run directory?\n",
-                    resume_dir, state);
-            return 2;
-        }
-        snprintf(run_dir, sizeof run_dir, "%s", resume_dir);
-        config_defaults(&opt.config);
-        opt.resume_dir = run_dir;
-        opt.overrides = sets.items;
-        opt.num_overrides = sets.count;
-    } else {
-        int rc = cli_load_config(config_path, &sets, &opt.config);
-        if (rc) return rc;
-        if (out_dir) {
-            snprintf(run_dir, sizeof run_dir, "%s", out_dir);
-        } else {
-            char base[CONFIG_PATH_LEN];
-            snprintf(base, sizeof base, "runs/%s", opt.config.name[0] ? opt.config.name : "run");
-            run_dir_next(base, run_dir, sizeof run_dir);
-        }
-        opt.run_dir = run_dir;
-    }
+    int rc0 = cli_session_options("tui", config_path, out_dir, resume_dir, &sets, &opt, run_dir);
+    if (rc0) return rc0;
     opt.start_paused = paused;
     opt.exit_when_done = 0;   /* a finished run stays open: extend it, evaluate, save */
     to.config_path = config_path;

@@ -218,13 +218,6 @@ int cmd_view(int argc, char **argv) {
 
 /* ---- shortcut --viewer [CONFIG]: train with the window open ---- */
 
-static void default_run_dir(const Config *cfg, char *out, size_t n) {
-    struct stat sb;
-    const char *name = cfg->name[0] ? cfg->name : "run";
-    snprintf(out, n, "runs/%s", name);
-    for (int i = 2; stat(out, &sb) == 0 && i < 10000; i++) snprintf(out, n, "runs/%s-%d", name, i);
-}
-
 /* Once training has finished: everything the views show, then the pictures. */
 static int save_final_views(Session *s, const char *dir) {
     ViewExchange *vx = session_view_exchange(s);
@@ -267,13 +260,10 @@ int cmd_view_train(int argc, char **argv) {
             return cli_usage_error("--viewer", "more than one config given");
         }
     }
-    SessionOptions opt = {0};
-    int rc = cli_load_config(config_path, &sets, &opt.config);
-    if (rc) return rc;
+    SessionOptions opt;
     char run_dir[CONFIG_PATH_LEN];
-    if (out_dir) snprintf(run_dir, sizeof run_dir, "%s", out_dir);
-    else default_run_dir(&opt.config, run_dir, sizeof run_dir);
-    opt.run_dir = run_dir;
+    int rc = cli_session_options("--viewer", config_path, out_dir, NULL, &sets, &opt, run_dir);
+    if (rc) return rc;
     opt.exit_when_done = 0;   /* a finished run still answers the viewer */
 
     struct sigaction sa;

@@ -280,3 +280,9 @@ Status fileio_mkdir_p(const char *path) {
     free(p);
     return st;
 }
+
+void fileio_unused_path(const char *base, char *out, size_t len) {
+    struct stat sb;
+    snprintf(out, len, "%s", base);
+    for (int i = 2; stat(out, &sb) == 0 && i < 100000; i++) snprintf(out, len, "%s-%d", base, i);
+}

@@ -38,6 +38,9 @@ size_t fileio_atomic_size(const AtomicFile *f);
  * *len), so text files can be used as C strings. The caller frees *data. */
 Status fileio_read_all(const char *path, char **data, size_t *len);
 
+/* The first of `base`, `base-2`, `base-3`, ... that does not exist (new run directories). */
+void fileio_unused_path(const char *base, char *out, size_t len);
+
 /* mkdir -p: create `path` and any missing parents (mode 0777 less the umask). An existing
  * directory is fine; an existing non-directory is an error. */
 Status fileio_mkdir_p(const char *path);

@@ -4,9 +4,8 @@
 
 #include <stddef.h>
 
-/* The first of base, base-2, base-3, ... that does not exist. */
-void run_dir_next(const char *base, char *out, size_t len);
-/* For a restart: strip a "-N" suffix from `current`, then run_dir_next() of that. */
+/* For a restart: strip a "-N" suffix from `current`, then the first unused of base, base-2, ...
+ * (fileio_unused_path). */
 void run_dir_sibling(const char *current, char *out, size_t len);
 
 #endif
