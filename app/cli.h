@@ -44,7 +44,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Parse a positive integer argument; returns -1 on error. */
 long cli_parse_long(const char *s);
 
-/* Re-execute once with OMP_WAIT_POLICY=PASSIVE unless the user set it (see waitpolicy.c). */
+/* Re-execute once with a short OpenMP spin (OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=1000)
+ * unless the user set either (see waitpolicy.c). */
 void cli_prefer_passive_wait(char **argv);
 
 int cmd_train(int argc, char **argv);

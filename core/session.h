@@ -72,7 +72,7 @@ typedef struct LogLine {
 typedef struct Snapshot {
     uint64_t seq;
     RunState state;
-    char device[160];
+    char device[256];
     char run_dir[CONFIG_PATH_LEN];
     Config config;              /* current config, edits included */
     int epoch, epochs;          /* epochs completed, planned */

@@ -147,9 +147,9 @@ static Status open_loader(Trainer *t) {
     return ST_OK;
 }
 
-/* Backends without set_precision compute in fp32; a bf16/fp16 request is kept in the config (it
- * applies on a GPU) and the device line says what actually runs. Backends with it describe their
- * own precision. */
+/* Backends without set_precision (the reference) compute in fp32; a bf16/fp16 request is kept
+ * in the config (it applies on another backend) and the device line says what actually runs.
+ * Backends with it describe their own precision. */
 static void describe_device(Trainer *t) {
     Precision p = t->cfg.train.precision;
     const char *what = t->backend.ops->describe(t->backend.ctx);
@@ -159,8 +159,8 @@ static void describe_device(Trainer *t) {
     }
     char extra[96] = "";
     if (p == PRECISION_BF16 || p == PRECISION_FP16)
-        snprintf(extra, sizeof extra, " (precision %s needs the CUDA backend; computing in fp32)",
-                 config_precision_name(p));
+        snprintf(extra, sizeof extra, " (precision %s: the %s backend computes in fp32 only)",
+                 config_precision_name(p), t->backend.ops->name);
     snprintf(t->device_line, sizeof t->device_line, "%s, fp32%s", what, extra);
 }
 

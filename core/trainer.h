@@ -43,7 +43,7 @@ typedef struct Trainer {
     Backend backend;
     int backend_fell_back;      /* device auto wanted cuda and fell back */
     char fallback_reason[200];  /* why CUDA was not used (when backend_fell_back) */
-    char device_line[160];      /* "cpu: ..., fp32" for status lines */
+    char device_line[256];      /* "cpu: ..., fp32" for status lines */
     DataSplits data;
     Loader *loader;
     Model *model;

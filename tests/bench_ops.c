@@ -3,6 +3,8 @@
  * Usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] [--windows N]
  *                  [--only convs|ops|step|wino|bf16]
  *                  [--alg direct|auto|winograd|rule]   (default: the backend's, rule)
+ *                  [--precision fp32|bf16|bf16-all]    (default fp32; bf16 = the backend's
+ *                  rule for this CPU, bf16-all = bf16 wherever a kernel exists, as on AMX)
  *
  *   convs  every convolution shape of resnet20 at the batch: forward, backward-data and
  *          backward-weights GFLOP/s (2 * MACs / median time) and the oneDNN implementation,
@@ -11,7 +13,8 @@
  *   wino   (only when asked) 3x3 stride-1 convolutions over a range of widths and map sizes,
  *          direct against Winograd per direction: the measurements behind the backend's rule.
  *   bf16   (only when asked; builds with oneDNN, SHORTCUT_WITH_DNNL) the resnet20 shapes with
- *          bf16 data and weights through oneDNN directly: bf16 is not in the op table yet.
+ *          bf16 data and weights through oneDNN directly: the kernels' ceiling, without the
+ *          fp32 -> bf16 copies the backend makes around them (--precision bf16 measures those).
  *   ops    the memory-bound ops at resnet20's largest activation (batch, 16, 32, 32): ms and
  *          effective GB/s (bytes each op must read + write once).
  *   step   a whole resnet20 training step (1x1 projection shortcuts, like the model in
@@ -267,7 +270,7 @@ static void bench_convs(Backend *b, int batch, int reps, const double *gemm) {
         /* activations in the layout the backend itself produces: run a forward first */
         r.dir = 0;
         die_if(conv_call(&r), "forward");
-        if (s->cin % 16 == 0) die_if(cpu_relayout(b->ctx, &r.x, CPU_LAYOUT_BLK16), "relayout");
+        die_if(cpu_relayout(b->ctx, &r.x, cpu_preferred_layout(&r.x)), "relayout");
         r.dy = tnew(b, batch, s->cout, ho, ho, DT_F32, -1, 1, 3);
         die_if(cpu_relayout(b->ctx, &r.dy, cpu_preferred_layout(&r.dy)), "relayout");
         double flop = 2.0 * batch * s->cout * ho * ho * (double)s->cin * s->k * s->k;
@@ -344,7 +347,7 @@ static void bench_wino(Backend *b, int batch, int reps) {
     ctx->conv_alg = keep;
 }
 
-/* ---- bf16 convolutions (not in the op table yet: figures for the decision) ---------------- */
+/* ---- bf16 convolution kernels alone (the ceiling of --precision bf16) ---------------------- */
 
 #ifdef SHORTCUT_WITH_DNNL
 #include <oneapi/dnnl/dnnl.h>
@@ -511,8 +514,8 @@ static void bench_ops(Backend *b, int batch, int reps) {
     r.y = tnew(b, batch, c, h, h, DT_F32, 0, 0, 0);
     r.dx = tnew(b, batch, c, h, h, DT_F32, 0, 0, 0);
     r.mask = tnew(b, batch, c, h, h, DT_U8, 0, 0, 0);
-    die_if(cpu_relayout(b->ctx, &r.x, CPU_LAYOUT_BLK16), "relayout");
-    die_if(cpu_relayout(b->ctx, &r.dy, CPU_LAYOUT_BLK16), "relayout");
+    die_if(cpu_relayout(b->ctx, &r.x, cpu_preferred_layout(&r.x)), "relayout");
+    die_if(cpu_relayout(b->ctx, &r.dy, cpu_preferred_layout(&r.dy)), "relayout");
     Tensor *vec[] = {&r.g, &r.be, &r.rm, &r.rv, &r.sm, &r.si, &r.dg, &r.db};
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
         *vec[i] = tnew(b, 1, c, 1, 1, DT_F32, 0.5f, 1.5f, 6 + i);
@@ -740,7 +743,7 @@ static void bench_step(Backend *inner, int batch, int steps, int windows) {
 
 int main(int argc, char **argv) {
     int threads = 0, batch = 128, reps = 15, steps = 8, windows = 7;
-    const char *only = NULL, *alg = NULL;
+    const char *only = NULL, *alg = NULL, *precision = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) threads = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--batch") == 0) batch = atoi(argv[++i]);
@@ -749,10 +752,12 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--windows") == 0) windows = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--only") == 0) only = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--alg") == 0) alg = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0) precision = argv[++i];
         else {
             fprintf(stderr, "usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] "
                             "[--windows N] [--only convs|ops|step|wino|bf16]\n"
-                            "                 [--alg direct|auto|winograd|rule]\n");
+                            "                 [--alg direct|auto|winograd|rule] "
+                            "[--precision fp32|bf16|bf16-all]\n");
             return 2;
         }
     }
@@ -776,7 +781,25 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    printf("# %s, convolution algorithm %d\n", b.ops->describe(b.ctx), ((CpuCtx *)b.ctx)->conv_alg);
+    if (precision) {
+        CpuCtx *ctx = b.ctx;
+        int all = strcmp(precision, "bf16-all") == 0;
+        if (!all && strcmp(precision, "bf16") != 0 && strcmp(precision, "fp32") != 0) {
+            fprintf(stderr, "bench_ops: --precision must be fp32, bf16 or bf16-all\n");
+            return 2;
+        }
+        die_if(b.ops->set_precision(b.ctx, strcmp(precision, "fp32") ? PRECISION_BF16
+                                                                      : PRECISION_FP32, 0),
+               "set_precision");
+        if (all && ctx->bf16 == CPU_BF16_OFF) {
+            fprintf(stderr, "bench_ops: this CPU has no bf16 kernels: %s\n",
+                    b.ops->describe(b.ctx));
+            return 2;
+        }
+        if (all) ctx->bf16 = CPU_BF16_ALL;
+    }
+    printf("# %s, convolution algorithm %d, bf16 rule %d\n", b.ops->describe(b.ctx),
+           ((CpuCtx *)b.ctx)->conv_alg, ((CpuCtx *)b.ctx)->bf16);
     if (!only || strcmp(only, "convs") == 0) bench_convs(&b, batch, reps, gemm);
     if (only && strcmp(only, "wino") == 0) bench_wino(&b, batch, reps);
 #ifdef SHORTCUT_WITH_DNNL

@@ -13,16 +13,24 @@
  *     that cancel to near zero do not demand more digits than fp32 has)
  *   pooling averages, loss:          1e-5 of the same form
  *   relu, add, accumulate, copy, pad, max pooling, dropout masks and values, SGD: exact
- *     (same float operations in the same order), dropout masks compared bit for bit. */
+ *     (same float operations in the same order), dropout masks compared bit for bit.
+ *   bf16 convolutions (train.precision: bf16):  2e-2 of the sum form
+ *     (inputs and weights rounded to 8 significant bits, products summed in fp32: each term
+ *     is off by up to 2^-8 relative, and the sum's error stays well inside 1% of its scale).
+ *
+ * Under DNNL_MAX_CPU_ISA=AVX2 (a second ctest entry) oneDNN behaves as on a laptop without
+ * AVX-512: direct AVX2 kernels, no Winograd, no bf16, and the precision fallback is checked. */
 #include <stdint.h>
 #include <string.h>
 
 #include "backend.h"
+#include "config.h"
 #include "cpu/cpu_internal.h"
 #include "op_check.h"
 
 #define TOL_SUM 1e-4
 #define TOL_AVG 1e-5
+#define TOL_BF16 2e-2
 
 static Backend R, C;   /* reference, fast cpu */
 
@@ -142,7 +150,7 @@ typedef struct ConvShape {
     int n, cin, h, w, cout, k, stride, pad, bias;
 } ConvShape;
 
-static void conv_case(const ConvShape *s, int lx, int ldy, ConvDesc *dc) {
+static void conv_case(const ConvShape *s, int lx, int ldy, ConvDesc *dc, double tol) {
     ConvDesc dr = {.c_in = s->cin, .c_out = s->cout, .kh = s->k, .kw = s->k,
                    .stride = s->stride, .pad = s->pad, .has_bias = s->bias};
     if (!dc->c_in) *dc = dr;
@@ -157,28 +165,28 @@ static void conv_case(const ConvShape *s, int lx, int ldy, ConvDesc *dc) {
     Pair dw = pair_new(s->cout, s->cin, s->k, s->k, DT_F32);
     Pair db = pair_new(1, s->cout, 1, 1, DT_F32);
     char what[160];
-    snprintf(what, sizeof what, "conv (%d,%d,%d,%d)->%d k%d s%d p%d bias%d x:%s dy:%s alg %d",
-             s->n, s->cin, s->h, s->w, s->cout, s->k, s->stride, s->pad, s->bias, lname(lx),
-             lname(ldy), ((CpuCtx *)C.ctx)->conv_alg);
+    snprintf(what, sizeof what, "conv (%d,%d,%d,%d)->%d k%d s%d p%d bias%d x:%s dy:%s alg %d "
+             "bf16 %d", s->n, s->cin, s->h, s->w, s->cout, s->k, s->stride, s->pad, s->bias,
+             lname(lx), lname(ldy), ((CpuCtx *)C.ctx)->conv_alg, ((CpuCtx *)C.ctx)->bf16);
     char msg[256];
 
     CHECK_OK(R.ops->conv2d_forward(R.ctx, &dr, &x.r, &w.r, s->bias ? &b.r : NULL, &y.r));
     CHECK_OK(C.ops->conv2d_forward(C.ctx, dc, &x.c, &w.c, s->bias ? &b.c : NULL, &y.c));
     snprintf(msg, sizeof msg, "%s forward", what);
-    COMPARE(msg, &y, TOL_SUM);
+    COMPARE(msg, &y, tol);
 
     CHECK_OK(R.ops->conv2d_backward_data(R.ctx, &dr, &dy.r, &w.r, &dx.r));
     CHECK_OK(C.ops->conv2d_backward_data(C.ctx, dc, &dy.c, &w.c, &dx.c));
     snprintf(msg, sizeof msg, "%s backward data", what);
-    COMPARE(msg, &dx, TOL_SUM);
+    COMPARE(msg, &dx, tol);
 
     CHECK_OK(R.ops->conv2d_backward_filter(R.ctx, &dr, &x.r, &dy.r, &dw.r, s->bias ? &db.r : NULL));
     CHECK_OK(C.ops->conv2d_backward_filter(C.ctx, dc, &x.c, &dy.c, &dw.c, s->bias ? &db.c : NULL));
     snprintf(msg, sizeof msg, "%s backward weights", what);
-    COMPARE(msg, &dw, TOL_SUM);
+    COMPARE(msg, &dw, tol);
     if (s->bias) {
         snprintf(msg, sizeof msg, "%s backward bias", what);
-        COMPARE(msg, &db, TOL_SUM);
+        COMPARE(msg, &db, tol);
     }
     Pair *all[] = {&x, &w, &b, &y, &dy, &dx, &dw, &db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
@@ -207,16 +215,119 @@ static void test_conv(int alg) {
         for (int lx = 0; lx < layout_count(s->cin, s->h, s->w); lx++)
             for (int ldy = 0; ldy < layout_count(s->cout, ho, wo); ldy++) {
                 ConvDesc d = {0};
-                conv_case(s, lx, ldy, &d);
+                conv_case(s, lx, ldy, &d, TOL_SUM);
                 /* the same descriptor again with another batch rebuilds its plan */
                 ConvShape t = *s;
                 t.n = s->n + 2;
-                conv_case(&t, lx, ldy, &d);
+                conv_case(&t, lx, ldy, &d, TOL_SUM);
                 C.ops->plan_free(C.ctx, d.plan);
             }
     }
     C.ops->plan_free(C.ctx, NULL);
     ((CpuCtx *)C.ctx)->conv_alg = keep;
+}
+
+/* The layouts the backend itself produces must reach oneDNN's fast kernels, never its
+ * reference loops (a thousand times slower): on AVX2, blocked nChw16c activations did, until
+ * they were kept NCHW there (cpu_conv_blocked). Run under both ctest entries. */
+static void test_conv_fast_path(void) {
+    static const ConvShape shapes[] = {
+        {4, 3, 32, 32, 16, 3, 1, 1, 0},    /* CIFAR stem */
+        {4, 16, 32, 32, 16, 3, 1, 1, 0},   /* stage 1 */
+        {4, 16, 32, 32, 32, 3, 2, 1, 0},   /* downsampling 3x3 */
+        {4, 16, 32, 32, 32, 1, 2, 0, 0},   /* 1x1 projection */
+        {4, 64, 8, 8, 64, 3, 1, 1, 0},     /* stage 3 (Winograd on AVX-512) */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const ConvShape *s = &shapes[i];
+        Tensor probe = {.n = s->n, .c = s->cin, .h = s->h, .w = s->w, .dtype = DT_F32};
+        int ho = conv_out_size(s->h, s->k, s->stride, s->pad);
+        Tensor probe_out = {.n = s->n, .c = s->cout, .h = ho, .w = ho, .dtype = DT_F32};
+        ConvDesc d = {0};
+        conv_case(s, cpu_preferred_layout(&probe), cpu_preferred_layout(&probe_out), &d, TOL_SUM);
+        for (int dir = 0; dir < 3; dir++) {
+            const char *impl = cpu_conv_impl(&d, dir);
+            if (strncmp(impl, "ref", 3) == 0)
+                fprintf(stderr, "conv %d->%d k%d s%d direction %d: oneDNN reference loop (%s)\n",
+                        s->cin, s->cout, s->k, s->stride, dir, impl);
+            CHECK(impl[0] && strncmp(impl, "ref", 3) != 0);
+        }
+        C.ops->plan_free(C.ctx, d.plan);
+    }
+}
+
+/* The precision setting: what describe() reports, and which convolutions compute in bf16. */
+static void test_precision(void) {
+    CpuCtx *ctx = C.ctx;
+    int support = cpu_conv_bf16_support();
+    printf("bf16 support: %s\n", support == CPU_BF16_AMX      ? "AMX"
+                                 : support == CPU_BF16_AVX512 ? "AVX512-BF16"
+                                                              : "none");
+    CHECK_OK(C.ops->set_precision(C.ctx, PRECISION_FP16, 0));
+    CHECK(strstr(C.ops->describe(C.ctx), ", fp32 (fp16 asked") != NULL);
+    CHECK_INT(ctx->bf16, CPU_BF16_OFF);
+    CHECK_OK(C.ops->set_precision(C.ctx, PRECISION_BF16, 0));
+    const char *line = C.ops->describe(C.ctx);
+    printf("precision bf16: %s\n", line);
+    if (support == CPU_BF16_NONE) {
+        CHECK(strstr(line, ", fp32 (bf16 asked, but this CPU has neither") != NULL);
+        CHECK_INT(ctx->bf16, CPU_BF16_OFF);
+    } else {
+        CHECK(strstr(line, ", bf16 (convolutions") != NULL);
+        CHECK_INT(ctx->bf16, support == CPU_BF16_AMX ? CPU_BF16_ALL : CPU_BF16_DATA);
+    }
+    CHECK_OK(C.ops->set_precision(C.ctx, PRECISION_AUTO, 0));
+    CHECK_INT(ctx->bf16, support == CPU_BF16_AMX ? CPU_BF16_ALL : CPU_BF16_OFF);
+    CHECK_OK(C.ops->set_precision(C.ctx, PRECISION_FP32, 0));
+    CHECK(strstr(C.ops->describe(C.ctx), ", fp32") != NULL);
+    CHECK_INT(ctx->bf16, CPU_BF16_OFF);
+}
+
+/* 1 when direction `which` of d last ran a bf16 kernel. */
+static int ran_bf16(const ConvDesc *d, int which) {
+    return strstr(cpu_conv_impl(d, which), "bf16") != NULL;
+}
+
+/* bf16 convolutions against the fp32 reference: every shape whose activations are blocked,
+ * with all three directions in bf16 (the AMX rule) and then forward and backward-data only
+ * (the AVX512-BF16 rule). The 3-channel stem stays fp32 either way. */
+static void test_conv_bf16(void) {
+    CpuCtx *ctx = C.ctx;
+    if (cpu_conv_bf16_support() == CPU_BF16_NONE || !cpu_conv_blocked()) {
+        printf("bf16 convolutions: skipped (this CPU or build has no bf16 kernels)\n");
+        return;
+    }
+    static const ConvShape shapes[] = {
+        {2, 16, 9, 7, 16, 3, 1, 1, 1},     /* odd sizes, bias */
+        {3, 16, 8, 8, 32, 3, 2, 1, 0},     /* downsampling 3x3 */
+        {3, 16, 9, 9, 32, 1, 2, 0, 0},     /* 1x1 projection */
+        {2, 64, 6, 6, 64, 3, 1, 1, 1},     /* a stage-3 block: Winograd under the fp32 rule */
+        {4, 32, 12, 12, 48, 3, 1, 1, 0},   /* 48 channels: three blocks of 16 */
+    };
+    int keep = ctx->bf16;
+    for (int rule = CPU_BF16_ALL; rule >= CPU_BF16_DATA; rule--) {
+        ctx->bf16 = rule;
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            const ConvShape *s = &shapes[i];
+            ConvDesc d = {0};
+            conv_case(s, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16, &d, TOL_BF16);
+            char msg[160];
+            snprintf(msg, sizeof msg, "bf16 rule %d, conv %d->%d k%d: %s / %s / %s", rule,
+                     s->cin, s->cout, s->k, cpu_conv_impl(&d, 0), cpu_conv_impl(&d, 1),
+                     cpu_conv_impl(&d, 2));
+            int ok = ran_bf16(&d, 0) && ran_bf16(&d, 1) && ran_bf16(&d, 2) == (rule == CPU_BF16_ALL);
+            if (!ok) fprintf(stderr, "unexpected kernels: %s\n", msg);
+            CHECK(ok);
+            C.ops->plan_free(C.ctx, d.plan);
+        }
+        /* the stem: 3 NCHW channels in, computed in fp32 whatever the rule */
+        ConvShape stem = {2, 3, 32, 32, 16, 3, 1, 1, 0};
+        ConvDesc d = {0};
+        conv_case(&stem, CPU_LAYOUT_NCHW, CPU_LAYOUT_BLK16, &d, TOL_SUM);
+        CHECK(!ran_bf16(&d, 0) && !ran_bf16(&d, 2));
+        C.ops->plan_free(C.ctx, d.plan);
+    }
+    ctx->bf16 = keep;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -575,7 +686,7 @@ static void test_threads(void) {
         C.ops->set_threads(C.ctx, t);
         ConvShape s = {4, 16, 8, 8, 16, 3, 1, 1, 0};
         ConvDesc d = {0};
-        conv_case(&s, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16, &d);
+        conv_case(&s, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16, &d, TOL_SUM);
         C.ops->plan_free(C.ctx, d.plan);
         bn_case(4, 16, 6, 6, 0, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16);
     }
@@ -593,6 +704,9 @@ int main(void) {
     test_conv(CPU_CONV_AUTO);
     test_conv(CPU_CONV_WINOGRAD);
     test_conv(CPU_CONV_RULE);
+    test_conv_fast_path();
+    test_precision();
+    test_conv_bf16();
     test_batchnorm();
     test_eltwise();
     test_pool();

@@ -140,9 +140,13 @@ static void test_status_line(void) {
     char dev[64], line[400];
     status_device_short(s.device, dev, sizeof dev);
     CHECK(strcmp(dev, "cpu fp32") == 0);
-    status_device_short("cpu: AMD EPYC, oneDNN 2.6.3, fp32 (precision bf16 needs the CUDA backend; "
-                        "computing in fp32)", dev, sizeof dev);
+    status_device_short("cpu: AMD EPYC, oneDNN 2.6.3, fp32 (bf16 asked, but this CPU has neither "
+                        "AVX512-BF16 nor AMX)", dev, sizeof dev);
     CHECK(strcmp(dev, "cpu fp32") == 0);
+    status_device_short("cpu: AMD EPYC, 2 threads, avx512_bf16, oneDNN 2.6.3, bf16 (convolutions "
+                        "forward and backward-data; AVX512-BF16 without AMX)", dev,
+                        sizeof dev);
+    CHECK(strcmp(dev, "cpu bf16") == 0);
     status_device_short("cuda: NVIDIA H100, 80 GiB, bf16", dev, sizeof dev);
     CHECK(strcmp(dev, "cuda bf16") == 0);
     status_line_format(&s, 72, line, sizeof line);

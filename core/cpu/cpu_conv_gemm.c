@@ -24,6 +24,9 @@ void cpu_conv_release(CpuCtx *ctx) { ctx->conv = NULL; }
 
 int cpu_conv_blocked(void) { return 0; }
 
+/* OpenBLAS has no bf16 GEMM we use: this build computes in fp32 on every CPU. */
+int cpu_conv_bf16_support(void) { return CPU_BF16_NONE; }
+
 void cpu_conv_library(char *buf, size_t len) {
     const char *isa = __builtin_cpu_supports("avx512f") ? "avx512"
                       : __builtin_cpu_supports("avx2") ? "avx2" : "sse";

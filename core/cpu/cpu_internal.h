@@ -33,13 +33,26 @@ enum { CPU_SCRATCH_A = 0, CPU_SCRATCH_B, CPU_SCRATCH_C, CPU_SCRATCH_CONV, CPU_SC
  * (cpu_conv.c). All fall back to direct where nothing else exists. */
 enum { CPU_CONV_DIRECT = 0, CPU_CONV_AUTO, CPU_CONV_WINOGRAD, CPU_CONV_RULE };
 
+/* Where convolutions compute in bf16 (train.precision: bf16). Inputs are rounded to bf16 at
+ * the convolution, products accumulate in fp32 and every output (activation, gradient) is
+ * written in fp32, so everything outside the convolutions (batchnorm statistics, the loss,
+ * SGD on fp32 master weights) is unchanged. CPU_BF16_OFF: all fp32. CPU_BF16_DATA (AVX512-BF16
+ * without AMX): forward and backward-data in bf16, backward-weights in fp32, where bf16 was
+ * measured no faster. CPU_BF16_ALL (AMX): all three directions. */
+enum { CPU_BF16_OFF = 0, CPU_BF16_DATA, CPU_BF16_ALL };
+
+/* What the CPU offers for bf16 convolutions (cpu_conv_bf16_support). */
+enum { CPU_BF16_NONE = 0, CPU_BF16_AVX512, CPU_BF16_AMX };
+
 typedef struct CpuCtx {
     int threads;                 /* OpenMP threads every op runs with */
     int conv_alg;                /* CPU_CONV_*; plans are rebuilt when it changes */
+    int bf16;                    /* CPU_BF16_*; plans are rebuilt when it changes */
+    char precision_note[160];    /* describe(): what precision runs and why */
     void *conv;                  /* the convolution library's state (oneDNN engine, stream) */
     void *scratch[CPU_SCRATCH_SLOTS];
     size_t scratch_cap[CPU_SCRATCH_SLOTS];   /* bytes */
-    char description[256];
+    char description[384];
 } CpuCtx;
 
 /* Hot loops are compiled three times, for AVX-512 (x86-64-v4), AVX2 (v3) and the baseline,
@@ -79,6 +92,9 @@ void cpu_conv_release(CpuCtx *ctx);
 int cpu_conv_blocked(void);
 /* "avx512_bf16, oneDNN 2.6.3" / "avx2, im2col + OpenBLAS": for describe(). */
 void cpu_conv_library(char *buf, size_t len);
+/* CPU_BF16_NONE / _AVX512 / _AMX: bf16 convolution kernels this machine and build can run
+ * (measured at run time: the same binary runs on laptops and servers). */
+int cpu_conv_bf16_support(void);
 /* Row-major C = alpha * op(A) * op(B) + beta * C with op = transpose for 'T'. */
 Status cpu_sgemm(CpuCtx *ctx, char transa, char transb, long m, long n, long k, float alpha,
                  const float *a, long lda, const float *b, long ldb, float beta, float *c,
