@@ -4,7 +4,8 @@
  * resume / stop. The workbench's commands: the LR finder leaves the run bit-identical and
  * suggests from its sweep, a rebuild carries every tensor whose name and shape match (with its
  * momentum), restart starts over in a new directory with the edited config, and edits leave
- * markers at their step. (test_quick checks that learning works.) */
+ * markers at their step. precision: bf16 trains like fp32 (or says why it cannot). (test_quick
+ * checks that learning works.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,65 @@ static void test_resume_equals_uninterrupted(const char *tmp) {
     free(wb);
     trainer_destroy(a);
     trainer_destroy(b);
+}
+
+/* Mean loss over `steps` steps and the final weights of a run with precision p. */
+static double train_with_precision(Precision p, long steps, float **weights, size_t *count,
+                                   char *device, size_t device_cap) {
+    Config c;
+    tiny_config(&c);
+    c.model.stem_width = 16;   /* widths of 16 keep activations blocked: bf16 applies */
+    c.model.stages[0] = (StageConfig){1, 16, 1};
+    c.model.stages[1] = (StageConfig){1, 32, 2};
+    c.model.dropout = 0.0f;
+    c.data.shapes_train = 512;   /* a few passes over few images: the loss falls fast */
+    c.train.schedule.kind = SCHEDULE_CONSTANT;
+    c.train.lr = 0.05f;
+    c.train.threads = 2;
+    c.train.precision = p;
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    if (!t) return NAN;
+    snprintf(device, device_cap, "%s", t->device_line);
+    double sum = 0;
+    for (long i = 0; i < steps; i++) {
+        StepResult r;
+        if (trainer_step(t, &r) != ST_OK) {
+            CHECK(0);
+            break;
+        }
+        if (i >= steps / 2) sum += r.loss;   /* the second half: past the first drop */
+    }
+    *weights = weights_of(t, count);
+    trainer_destroy(t);
+    return sum / (double)(steps - steps / 2);
+}
+
+/* precision: bf16 trains like fp32 on the CPU where the CPU has bf16 kernels (and computes
+ * something else: the weights differ), and says it fell back to fp32 where it has none. */
+static void test_bf16_training(void) {
+    float *w32, *w16;
+    size_t n32, n16;
+    char dev32[256], dev16[256];
+    double l32 = train_with_precision(PRECISION_FP32, 96, &w32, &n32, dev32, sizeof dev32);
+    double l16 = train_with_precision(PRECISION_BF16, 96, &w16, &n16, dev16, sizeof dev16);
+    printf("fp32: mean loss %.4f (%s)\nbf16: mean loss %.4f (%s)\n", l32, dev32, l16, dev16);
+    CHECK(strstr(dev32, ", fp32") != NULL);
+    CHECK(isfinite(l16));
+    CHECK(l32 < 2.25);              /* learning happened (chance: ln 10 = 2.30) */
+    CHECK_NEAR(l16, l32, 0.05, 0);  /* and bf16 followed it */
+    CHECK_INT(n16, n32);
+    size_t diff = 0;
+    for (size_t i = 0; i < n32 && i < n16; i++) diff += w32[i] != w16[i];
+    if (strstr(dev16, ", bf16 (")) {
+        CHECK(diff > n32 / 2);   /* rounded inputs change nearly every weight a little */
+    } else {
+        printf("bf16 not available here: %s\n", dev16);
+        CHECK(strstr(dev16, ", fp32 (bf16 asked") != NULL);
+        CHECK_INT(diff, 0);
+    }
+    free(w32);
+    free(w16);
 }
 
 static void test_nan_stops_with_step_and_lr(void) {
@@ -403,6 +463,7 @@ int main(void) {
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
     test_resume_equals_uninterrupted(tmp);
     test_nan_stops_with_step_and_lr();
+    test_bf16_training();
     test_edits();
     test_session(tmp);
     test_lr_find_leaves_run_unchanged();
