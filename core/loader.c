@@ -94,6 +94,7 @@ static void build(Loader *l, const Job *j) {
     size_t plane = (size_t)3 * S * S;
     b->count = j->count;
     b->side = S;
+    b->augment = *a;
     b->epoch = j->epoch;
     b->position = j->pos;
     for (int i = 0; i < j->count; i++) {
@@ -105,8 +106,9 @@ static void build(Loader *l, const Job *j) {
             augment_draw(a, l->opt.seed, j->epoch, k, &b->records[i]);
         else
             augment_identity(a, &b->records[i]);
-        augment_apply(a, l->opt.mean, l->opt.std, &b->records[i],
-                      d->images + (size_t)k * DATASET_PIXELS, b->images + (size_t)i * plane);
+        if (!l->opt.skip_pixels)
+            augment_apply(a, l->opt.mean, l->opt.std, &b->records[i],
+                          d->images + (size_t)k * DATASET_PIXELS, b->images + (size_t)i * plane);
     }
 }
 
@@ -115,7 +117,7 @@ static void build(Loader *l, const Job *j) {
 static Status slot_reserve(Loader *l, int s, int count) {
     Slot *sl = &l->slot[s];
     int S = augment_out_side(&l->opt.augment);
-    size_t floats = (size_t)count * 3 * S * S;
+    size_t floats = l->opt.skip_pixels ? 0 : (size_t)count * 3 * S * S;
     if (floats > sl->cap_floats) {
         float *p = realloc(sl->b.images, floats * sizeof *p);
         if (!p) return status_fail(ST_ERR_OOM, "loader: cannot allocate a batch of %d images "

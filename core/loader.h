@@ -17,10 +17,11 @@
 typedef struct Batch {
     int count;              /* images in this batch (the last one of an epoch may be short) */
     int side;               /* image side after augmentation */
-    float *images;          /* (count, 3, side, side), normalized */
+    float *images;          /* (count, 3, side, side), normalized; NULL with skip_pixels */
     int32_t *labels;        /* (count) */
     int *indices;           /* (count) dataset indices */
     AugmentRecord *records; /* (count) */
+    AugmentConfig augment;  /* the augmentation the records were drawn for */
     int epoch;
     long position;          /* index of this batch's first image in the epoch order */
 } Batch;
@@ -35,6 +36,8 @@ typedef struct LoaderOptions {
     AugmentConfig augment;
     float mean[3], std[3];
     int prefetch;                 /* 1: build the next batch on a thread */
+    int skip_pixels;              /* 1: labels, indices and records only, Batch.images NULL:
+                                   * the backend augments on its device (BackendOps.augment) */
 } LoaderOptions;
 
 Status loader_create(const LoaderOptions *opt, Loader **out);

@@ -135,6 +135,7 @@ static LoaderOptions loader_options(const Trainer *t, const Dataset *set, int tr
     memcpy(lo.mean, t->cfg.data.mean, sizeof lo.mean);
     memcpy(lo.std, t->cfg.data.std, sizeof lo.std);
     lo.prefetch = 1;
+    lo.skip_pixels = train && t->device_augment;
     return lo;
 }
 
@@ -164,6 +165,28 @@ static void describe_device(Trainer *t) {
     snprintf(t->device_line, sizeof t->device_line, "%s, fp32%s", what, extra);
 }
 
+/* Backends that augment on their device get the training images once, as U8 (trainer.h). When
+ * the device has no room for them, training goes on with host augmentation and the device line
+ * says so. */
+static Status upload_train_pixels(Trainer *t) {
+    const BackendOps *o = t->backend.ops;
+    t->device_augment = 0;
+    if (!o->augment) return ST_OK;
+    tensor_shape(&t->train_pixels, t->data.train.count, 3, DATASET_SIDE, DATASET_SIDE, DT_U8);
+    Status st = o->tensor_alloc(t->backend.ctx, &t->train_pixels);
+    if (st == ST_OK) st = o->upload(t->backend.ctx, &t->train_pixels, t->data.train.images);
+    if (st == ST_ERR_OOM) {
+        o->tensor_free(t->backend.ctx, &t->train_pixels);
+        size_t len = strlen(t->device_line);
+        snprintf(t->device_line + len, sizeof t->device_line - len, " (augmenting on the host: "
+                 "no device memory for the %d training images)", t->data.train.count);
+        return ST_OK;
+    }
+    TRY(st);
+    t->device_augment = 1;
+    return ST_OK;
+}
+
 /* Everything except the weights and the optimizer position: backend, data, model (freshly
  * initialized), optimizer buffers. */
 static Status build(Trainer *t) {
@@ -179,6 +202,7 @@ static Status build(Trainer *t) {
     if (t->data.train.count == 0)
         return status_fail(ST_ERR_CONFIG, "the training set is empty (data.limit_train / "
                                           "data.val_fraction leave no images)");
+    TRY(upload_train_pixels(t));
     int side = augment_out_side(&t->cfg.data.augment);
     TRY(model_build(&t->cfg.model, t->data.train.num_classes, side, &t->backend,
                     t->cfg.train.seed, &t->model));
@@ -220,7 +244,8 @@ void trainer_destroy(Trainer *t) {
     loader_destroy(t->loader);
     if (t->backend.ops) {
         const BackendOps *o = t->backend.ops;
-        Tensor *bufs[] = {&t->x, &t->labels, &t->loss, &t->pred, &t->prob, &t->dlogits};
+        Tensor *bufs[] = {&t->x,    &t->labels, &t->loss,        &t->pred,
+                          &t->prob, &t->dlogits, &t->train_pixels};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) o->tensor_free(t->backend.ctx, bufs[i]);
         if (t->model) {
             for (int i = 0; i < model_param_count(t->model); i++)
@@ -262,7 +287,11 @@ static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, cons
     const BackendOps *o = t->backend.ops;
     void *ctx = t->backend.ctx;
     TRY(shape_batch(t, b->count, b->side));
-    TRY(o->upload(ctx, &t->x, b->images));
+    if (b->images)
+        TRY(o->upload(ctx, &t->x, b->images));
+    else   /* the loader skipped the pixels: make them from the records on the device */
+        TRY(o->augment(ctx, &t->train_pixels, b->indices, b->records, b->count, &b->augment,
+                       t->cfg.data.mean, t->cfg.data.std, &t->x));
     TRY(o->upload(ctx, &t->labels, b->labels));
 
     const Tensor *logits;

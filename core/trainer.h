@@ -48,6 +48,12 @@ typedef struct Trainer {
     Loader *loader;
     Model *model;
 
+    /* On-device augmentation (backends with BackendOps.augment, e.g. CUDA): the training
+     * images live on the backend as U8 (count, 3, 32, 32), uploaded once; the loader then
+     * builds only labels, indices and records, and each step's pixels are made on the device. */
+    int device_augment;
+    Tensor train_pixels;
+
     /* batch tensors on the backend */
     Tensor x;                   /* (N, 3, S, S) */
     Tensor labels;              /* (N) I32 */

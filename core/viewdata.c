@@ -114,7 +114,13 @@ Status viewdata_capture_batch(ViewData *vd, const Batch *b, const Dataset *train
     int S = b->side;
     TRY(reserve_samples(vd, n, S));
     size_t px = (size_t)S * (size_t)S;
-    memcpy(vd->sample_images, b->images, sizeof(float) * (size_t)n * 3 * px);
+    if (b->images)
+        memcpy(vd->sample_images, b->images, sizeof(float) * (size_t)n * 3 * px);
+    else   /* augmented on the device: the same records give the same pixels on the host */
+        for (int i = 0; i < n; i++)
+            augment_apply(&b->augment, mean, std, &b->records[i],
+                          train->images + (size_t)b->indices[i] * DATASET_PIXELS,
+                          vd->sample_images + (size_t)i * 3 * px);
     memcpy(vd->sample_records, b->records, sizeof(AugmentRecord) * (size_t)n);
     memcpy(vd->sample_labels, b->labels, sizeof(int32_t) * (size_t)n);
     memcpy(vd->sample_indices, b->indices, sizeof(int) * (size_t)n);

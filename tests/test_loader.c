@@ -1,12 +1,15 @@
 /* test_loader.c — batches: every index once per epoch, the short last batch, batch content equal
  * to augment_apply of the right record, seek == iterate, prefetch on == off, setters discarding
- * what was prefetched, evaluation order, and argument errors. */
+ * what was prefetched, evaluation order, and argument errors. With skip_pixels (on-device
+ * augmentation) the same labels, indices and records and no pixels, and a backend's augment op
+ * (the reference backend's here) making exactly the pixels the host path makes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../core/backend.h"
 #include "../core/loader.h"
 #include "check.h"
 
@@ -266,6 +269,52 @@ static void test_setters(const Dataset *d) {
     }
 }
 
+/* skip_pixels: the batch carries what a device needs to augment (indices, records, the
+ * augmentation), equal to the host path's, and no pixels; the backend's augment op turns them
+ * into the host path's pixels exactly. */
+static void test_skip_pixels(const Dataset *d) {
+    LoaderOptions host = options(d, 1, 1), dev = options(d, 1, 1);
+    dev.skip_pixels = 1;
+    Loader *lh, *ld;
+    CHECK_OK(loader_create(&host, &lh));
+    CHECK_OK(loader_create(&dev, &ld));
+    Backend ref;
+    CHECK_OK(backend_reference_create(&ref));
+    Tensor pixels = {0}, out = {0};
+    tensor_shape(&pixels, d->count, 3, DATASET_SIDE, DATASET_SIDE, DT_U8);
+    CHECK_OK(ref.ops->tensor_alloc(ref.ctx, &pixels));
+    CHECK_OK(ref.ops->upload(ref.ctx, &pixels, d->images));
+    long per_epoch = loader_batches_per_epoch(lh);
+    for (long i = 0; i < per_epoch + 2; i++) {   /* into the second epoch */
+        const Batch *bh, *bd;
+        CHECK_OK(loader_next(lh, &bh));
+        CHECK_OK(loader_next(ld, &bd));
+        CHECK(bd->images == NULL);
+        CHECK(bd->count == bh->count && bd->epoch == bh->epoch && bd->position == bh->position);
+        CHECK(memcmp(bd->indices, bh->indices, sizeof(int) * (size_t)bh->count) == 0);
+        CHECK(memcmp(bd->labels, bh->labels, sizeof(int32_t) * (size_t)bh->count) == 0);
+        CHECK(memcmp(bd->records, bh->records, sizeof(AugmentRecord) * (size_t)bh->count) == 0);
+        CHECK(memcmp(&bd->augment, &dev.augment, sizeof dev.augment) == 0);
+        tensor_shape(&out, bd->count, 3, bd->side, bd->side, DT_F32);
+        CHECK_OK(ref.ops->tensor_alloc(ref.ctx, &out));
+        CHECK_OK(ref.ops->augment(ref.ctx, &pixels, bd->indices, bd->records, bd->count,
+                                  &bd->augment, dev.mean, dev.std, &out));
+        CHECK(memcmp(out.data, bh->images, tensor_bytes(&out)) == 0);
+    }
+    int bad = d->count;   /* an index past the dataset is refused, not read */
+    AugmentRecord rec;
+    augment_identity(&dev.augment, &rec);
+    tensor_shape(&out, 1, 3, 32, 32, DT_F32);
+    CHECK_INT(ref.ops->augment(ref.ctx, &pixels, &bad, &rec, 1, &dev.augment, dev.mean, dev.std,
+                               &out), ST_ERR_ARG);
+    printf("bad index: %s\n", status_message());
+    ref.ops->tensor_free(ref.ctx, &out);
+    ref.ops->tensor_free(ref.ctx, &pixels);
+    backend_destroy(&ref);
+    loader_destroy(lh);
+    loader_destroy(ld);
+}
+
 static void test_eval(const Dataset *d) {
     LoaderOptions o = options(d, 0, 1);
     o.augment.resize = 48;
@@ -387,6 +436,7 @@ int main(void) {
     test_epoch(&d, 1);
     test_prefetch_and_seek(&d);
     test_setters(&d);
+    test_skip_pixels(&d);
     test_eval(&d);
     test_errors(&d);
     test_overlap(&d);

@@ -159,6 +159,34 @@ static void test_bf16_training(void) {
     free(w16);
 }
 
+/* On-device augmentation: the reference backend has the augment op, so its trainer keeps the
+ * training images on the backend and the loader skips the pixels; the cpu backend augments on
+ * the host. Both must train on the same pixels: the same losses, step after step. */
+static void test_device_augment(void) {
+    Config c;
+    tiny_config(&c);
+    c.model.dropout = 0.0f;
+    c.data.augment.cutout_holes = 1;
+    c.data.augment.cutout_size = 8;
+    Trainer *host, *dev;
+    CHECK_OK(trainer_create(&c, NULL, &host));
+    snprintf(c.train.device, sizeof c.train.device, "reference");
+    CHECK_OK(trainer_create(&c, NULL, &dev));
+    if (!host || !dev) return;
+    CHECK_INT(host->device_augment, 0);
+    CHECK_INT(dev->device_augment, 1);
+    for (int i = 0; i < 2; i++) {
+        StepResult a, b;
+        CHECK_OK(trainer_step(host, &a));
+        CHECK_OK(trainer_step(dev, &b));
+        CHECK(host->last_batch->images != NULL && dev->last_batch->images == NULL);
+        printf("step %d: host-augmented loss %.6f, device-augmented %.6f\n", i, a.loss, b.loss);
+        CHECK_NEAR(b.loss, a.loss, 1e-4, 1e-4);
+    }
+    trainer_destroy(host);
+    trainer_destroy(dev);
+}
+
 static void test_nan_stops_with_step_and_lr(void) {
     Config c;
     tiny_config(&c);
@@ -464,6 +492,7 @@ int main(void) {
     test_resume_equals_uninterrupted(tmp);
     test_nan_stops_with_step_and_lr();
     test_bf16_training();
+    test_device_augment();
     test_edits();
     test_session(tmp);
     test_lr_find_leaves_run_unchanged();

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "backend.h"
 #include "rng.h"
 
@@ -974,6 +975,31 @@ static const char *ref_describe(void *ctx) {
 /* Nothing to release: the reference backend keeps no state. */
 static void ref_destroy(void *ctx) { (void)ctx; }
 
+/* ---- augmentation ---- the dataset lives in this backend's (host) memory; each image is
+ * exactly augment_apply(), the definition the CUDA kernel is tested against. This is what lets
+ * the trainer's on-device augmentation path run, and be tested, without a GPU. */
+static Status ref_augment(void *ctx, const Tensor *dataset, const int32_t *indices,
+                          const AugmentRecord *recs, int n, const AugmentConfig *a,
+                          const float mean[3], const float std[3], Tensor *out) {
+    (void)ctx;
+    if (!a || !mean || !std || n < 0 || (n > 0 && (!indices || !recs)))
+        return status_fail(ST_ERR_ARG, "reference augment: invalid arguments (n %d)", n);
+    TRY(need("augment", "dataset", dataset, DT_U8, ANY, 3, 32, 32));
+    int side = augment_out_side(a);
+    TRY(need("augment", "out", out, DT_F32, n, 3, side, side));
+    const size_t plane = (size_t)3 * (size_t)side * (size_t)side;
+    for (int i = 0; i < n; i++) {
+        if (indices[i] < 0 || indices[i] >= dataset->n)
+            return status_fail(ST_ERR_ARG, "reference augment: image index %d (batch position "
+                               "%d) is outside the dataset's %d images", (int)indices[i], i,
+                               dataset->n);
+        augment_apply(a, mean, std, &recs[i],
+                      (const uint8_t *)dataset->data + (size_t)indices[i] * 3 * 32 * 32,
+                      (float *)out->data + (size_t)i * plane);
+    }
+    return ST_OK;
+}
+
 static const BackendOps REFERENCE_OPS = {
     .name = "reference",
     .tensor_alloc = ref_tensor_alloc,
@@ -1007,6 +1033,7 @@ static const BackendOps REFERENCE_OPS = {
     .set_threads = NULL,   /* single-threaded by design */
     .describe = ref_describe,
     .destroy = ref_destroy,
+    .augment = ref_augment,
 };
 
 Status backend_reference_create(Backend *out) {
