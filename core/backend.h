@@ -116,6 +116,24 @@ typedef struct BackendOps {
                                  const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
                                  Tensor *dbeta);
 
+    /* ---- optional fusion: batchnorm then relu in one pass (NULL: the model runs the two
+     * layers one by one) ----
+     * forward: y = relu(batchnorm(x)), arguments as the batchnorm ops above. backward: y is that
+     * output and dy the gradient at it; writes the batchnorm's dx, dgamma and dbeta, the relu's
+     * mask (y > 0) applied on the way. Results equal batchnorm then relu (and relu_backward
+     * then batchnorm_backward) within the batchnorm tolerance. */
+    Status (*batchnorm_relu_forward_train)(void *ctx, const Tensor *x, const Tensor *gamma,
+                                           const Tensor *beta, Tensor *running_mean,
+                                           Tensor *running_var, float momentum, float eps,
+                                           Tensor *y, Tensor *save_mean, Tensor *save_invstd);
+    Status (*batchnorm_relu_forward_infer)(void *ctx, const Tensor *x, const Tensor *gamma,
+                                           const Tensor *beta, const Tensor *running_mean,
+                                           const Tensor *running_var, float eps, Tensor *y);
+    Status (*batchnorm_relu_backward)(void *ctx, const Tensor *x, const Tensor *y,
+                                      const Tensor *dy, const Tensor *gamma,
+                                      const Tensor *save_mean, const Tensor *save_invstd,
+                                      Tensor *dx, Tensor *dgamma, Tensor *dbeta);
+
     /* ---- elementwise ---- (y may alias x; dx may alias dy) */
     Status (*relu_forward)(void *ctx, const Tensor *x, Tensor *y);
     /* dx = dy where y > 0, else 0 (uses the forward OUTPUT, so relu can run in place). */

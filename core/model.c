@@ -63,11 +63,16 @@ static Status ensure_forward_buffers(Model *m, int n, int train) {
     return ST_OK;
 }
 
+/* The value a layer writes: a batchnorm fused with its relu writes the relu's output. */
+static int written_value(const Layer *l) { return l->fuse_relu ? l[1].out : l->out; }
+
 static Status layer_forward(Model *m, Layer *l, int train, uint64_t dropout_seed) {
+    if (l->fused)
+        return ST_OK;   /* the batchnorm before it wrote its output */
     const BackendOps *o = m->b->ops;
     void *ctx = m->b->ctx;
     const Tensor *x = act(m, l->in);
-    const Value *vo = &m->values[l->out];
+    const Value *vo = &m->values[written_value(l)];
     Tensor *y = &m->acts[vo->act];
     if (y != x)
         TRY(shaped(m, y, m->x.n, vo->c, vo->h, vo->w, DT_F32));
@@ -76,12 +81,12 @@ static Status layer_forward(Model *m, Layer *l, int train, uint64_t dropout_seed
         return o->conv2d_forward(ctx, &l->conv, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]), y);
     case LK_BN:
         if (train)
-            return o->batchnorm_forward_train(ctx, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]),
-                                              pvalue(m, l->p[2]), pvalue(m, l->p[3]),
-                                              BN_MOMENTUM, BN_EPS, y, &l->save_mean,
-                                              &l->save_invstd);
-        return o->batchnorm_forward_infer(ctx, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]),
-                                          pvalue(m, l->p[2]), pvalue(m, l->p[3]), BN_EPS, y);
+            return (l->fuse_relu ? o->batchnorm_relu_forward_train : o->batchnorm_forward_train)(
+                ctx, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]), pvalue(m, l->p[2]),
+                pvalue(m, l->p[3]), BN_MOMENTUM, BN_EPS, y, &l->save_mean, &l->save_invstd);
+        return (l->fuse_relu ? o->batchnorm_relu_forward_infer : o->batchnorm_forward_infer)(
+            ctx, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]), pvalue(m, l->p[2]),
+            pvalue(m, l->p[3]), BN_EPS, y);
     case LK_RELU:
         return o->relu_forward(ctx, x, y);
     case LK_MAXPOOL:
@@ -195,7 +200,7 @@ static Status layer_backward(Model *m, Layer *l, const Tensor *dy) {
     const BackendOps *o = m->b->ops;
     void *ctx = m->b->ctx;
     const Tensor *x = act(m, l->in);
-    const Tensor *y = act(m, l->out);
+    const Tensor *y = act(m, written_value(l));
     if (l->kind == LK_ADD) {
         TRY(add_backward_input(m, l->in, l->accum, dy));
         return add_backward_input(m, l->in2, l->accum2, dy);
@@ -211,8 +216,13 @@ static Status layer_backward(Model *m, Layer *l, const Tensor *dy) {
         break;
     case LK_BN:
         TRY(must_write(m, l->in, &dx));
-        TRY(o->batchnorm_backward(ctx, x, dy, pvalue(m, l->p[0]), &l->save_mean,
-                                  &l->save_invstd, dx, pgrad(m, l->p[0]), pgrad(m, l->p[1])));
+        if (l->fuse_relu)   /* dy is the gradient at the relu's output y */
+            TRY(o->batchnorm_relu_backward(ctx, x, y, dy, pvalue(m, l->p[0]), &l->save_mean,
+                                           &l->save_invstd, dx, pgrad(m, l->p[0]),
+                                           pgrad(m, l->p[1])));
+        else
+            TRY(o->batchnorm_backward(ctx, x, dy, pvalue(m, l->p[0]), &l->save_mean,
+                                      &l->save_invstd, dx, pgrad(m, l->p[0]), pgrad(m, l->p[1])));
         break;
     case LK_RELU:
         TRY(must_write(m, l->in, &dx));
@@ -269,12 +279,14 @@ Status model_backward(Model *m, const Tensor *dlogits) {
     m->have_input_grad = 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         Layer *l = &m->layers[i];
+        if (l->fused)
+            continue;   /* the batchnorm before it runs its backward */
         const Tensor *dy;
-        if (l->out == m->n_values - 1) {
+        if (written_value(l) == m->n_values - 1) {
             dy = dlogits;
         } else {
             Tensor *g;
-            TRY(grad_of(m, l->out, &g));
+            TRY(grad_of(m, written_value(l), &g));
             dy = g;
         }
         Status st = layer_backward(m, l, dy);

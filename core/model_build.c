@@ -621,6 +621,19 @@ static Status plan_buffers(Model *m) {
             needed[l->out] = 1;
     }
     needed[V - 1] = 1;   /* the logits outlive the forward */
+    /* A batchnorm whose only consumer is the relu right after it runs fused with it where the
+     * backend can (one pass over the tensor instead of two, forward and backward). The
+     * buffers below need no change: the relu then runs in place on the batchnorm's output,
+     * and the fused backward reads the relu's output, which is kept for the relu anyway. */
+    const BackendOps *o = m->b->ops;
+    int can_fuse = o->batchnorm_relu_forward_train && o->batchnorm_relu_forward_infer &&
+                   o->batchnorm_relu_backward;
+    for (int i = 0; i + 1 < L && can_fuse; i++) {
+        Layer *l = &m->layers[i], *next = &m->layers[i + 1];
+        if (l->kind == LK_BN && next->kind == LK_RELU && next->in == l->out &&
+            consumers[l->out] == 1)
+            l->fuse_relu = next->fused = 1;
+    }
     /* In backward order the last consumer runs first and writes the gradient; every earlier
      * consumer adds to it. */
     for (int i = 0; i < L; i++) {

@@ -39,6 +39,9 @@ typedef struct Layer {
     int per_channel;
     int drop_ordinal;         /* mixed into the dropout seed: every dropout layer differs */
     int stride;               /* LK_PAD */
+    int fuse_relu;            /* LK_BN: the next layer is its only consumer, a relu, and both
+                               * run as one fused op (BackendOps.batchnorm_relu_*) */
+    int fused;                /* LK_RELU: runs inside the batchnorm before it */
     int stage, block;         /* -1 for the stem, -2 for the head; block -1 outside blocks */
     Tensor save_mean, save_invstd;   /* BN, (1, C, 1, 1) */
     Tensor mask;                     /* dropout, U8, shape of the input */

@@ -5,6 +5,7 @@
  *                  [--alg direct|auto|winograd|rule]   (default: the backend's, rule)
  *                  [--precision fp32|bf16|bf16-all]    (default fp32; bf16 = the backend's
  *                  rule for this CPU, bf16-all = bf16 wherever a kernel exists, as on AMX)
+ *                  [--unfused]   (step: batchnorm and relu as separate ops, as before fusion)
  *
  *   convs  every convolution shape of resnet20 at the batch: forward, backward-data and
  *          backward-weights GFLOP/s (2 * MACs / median time) and the oneDNN implementation,
@@ -536,11 +537,12 @@ static void bench_ops(Backend *b, int batch, int reps) {
 
 /* ---- whole training step, with a timing shim ----------------------------------------------- */
 
-enum { K_CONV_F, K_CONV_BD, K_CONV_BW, K_BN_F, K_BN_B, K_RELU_F, K_RELU_B, K_ADD, K_ACC, K_COPY,
-       K_POOL_F, K_POOL_B, K_LINEAR, K_XENT, K_SGD, K_KINDS };
+enum { K_CONV_F, K_CONV_BD, K_CONV_BW, K_BN_F, K_BN_B, K_BNR_F, K_BNR_B, K_RELU_F, K_RELU_B,
+       K_ADD, K_ACC, K_COPY, K_POOL_F, K_POOL_B, K_LINEAR, K_XENT, K_SGD, K_KINDS };
 static const char *KIND_NAMES[K_KINDS] = {
-    "conv_fwd", "conv_bwd_data", "conv_bwd_weights", "bn_fwd", "bn_bwd", "relu_fwd", "relu_bwd",
-    "add", "accumulate", "copy", "pool_fwd", "pool_bwd", "linear", "softmax_xent", "sgd"};
+    "conv_fwd", "conv_bwd_data", "conv_bwd_weights", "bn_fwd", "bn_bwd", "bn_relu_fwd",
+    "bn_relu_bwd", "relu_fwd", "relu_bwd", "add", "accumulate", "copy", "pool_fwd", "pool_bwd",
+    "linear", "softmax_xent", "sgd"};
 static double g_kind_s[K_KINDS];
 static const BackendOps *g_inner;
 
@@ -563,6 +565,15 @@ static Status sh_bn_f(void *c, const Tensor *x, const Tensor *g, const Tensor *b
 static Status sh_bn_b(void *c, const Tensor *x, const Tensor *dy, const Tensor *g,
                       const Tensor *sm, const Tensor *si, Tensor *dx, Tensor *dg, Tensor *db) {
     TIMED(K_BN_B, g_inner->batchnorm_backward(c, x, dy, g, sm, si, dx, dg, db));
+}
+static Status sh_bnr_f(void *c, const Tensor *x, const Tensor *g, const Tensor *b, Tensor *rm,
+                       Tensor *rv, float mom, float eps, Tensor *y, Tensor *sm, Tensor *si) {
+    TIMED(K_BNR_F, g_inner->batchnorm_relu_forward_train(c, x, g, b, rm, rv, mom, eps, y, sm, si));
+}
+static Status sh_bnr_b(void *c, const Tensor *x, const Tensor *y, const Tensor *dy,
+                       const Tensor *g, const Tensor *sm, const Tensor *si, Tensor *dx,
+                       Tensor *dg, Tensor *db) {
+    TIMED(K_BNR_B, g_inner->batchnorm_relu_backward(c, x, y, dy, g, sm, si, dx, dg, db));
 }
 static Status sh_relu_f(void *c, const Tensor *x, Tensor *y) {
     TIMED(K_RELU_F, g_inner->relu_forward(c, x, y));
@@ -602,9 +613,18 @@ static Status sh_sgd(void *c, int n, Tensor *const *p, Tensor *const *g, Tensor 
     TIMED(K_SGD, g_inner->sgd_update(c, n, p, g, m, sp));
 }
 
-static BackendOps shim_ops(const BackendOps *inner) {
+/* unfused: without the fused batchnorm + relu ops, so the model runs the layers one by one */
+static BackendOps shim_ops(const BackendOps *inner, int unfused) {
     g_inner = inner;
     BackendOps o = *inner;
+    if (unfused || !inner->batchnorm_relu_forward_train) {
+        o.batchnorm_relu_forward_train = NULL;
+        o.batchnorm_relu_forward_infer = NULL;
+        o.batchnorm_relu_backward = NULL;
+    } else {
+        o.batchnorm_relu_forward_train = sh_bnr_f;
+        o.batchnorm_relu_backward = sh_bnr_b;
+    }
     o.conv2d_forward = sh_conv_f;
     o.conv2d_backward_data = sh_conv_bd;
     o.conv2d_backward_filter = sh_conv_bw;
@@ -636,8 +656,8 @@ static Status train_step(Backend *b, Model *m, const Tensor *x, const Tensor *la
     return b->ops->sgd_update(b->ctx, count, ps, gs, ms, &sp);
 }
 
-static void bench_step(Backend *inner, int batch, int steps, int windows) {
-    BackendOps shim = shim_ops(inner->ops);
+static void bench_step(Backend *inner, int batch, int steps, int windows, int unfused) {
+    BackendOps shim = shim_ops(inner->ops, unfused);
     Backend sb = {&shim, inner->ctx};
     Backend *b = &sb;
     ModelConfig mc;
@@ -744,6 +764,7 @@ static void bench_step(Backend *inner, int batch, int steps, int windows) {
 int main(int argc, char **argv) {
     int threads = 0, batch = 128, reps = 15, steps = 8, windows = 7;
     const char *only = NULL, *alg = NULL, *precision = NULL;
+    int unfused = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) threads = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--batch") == 0) batch = atoi(argv[++i]);
@@ -753,11 +774,12 @@ int main(int argc, char **argv) {
         else if (i + 1 < argc && strcmp(argv[i], "--only") == 0) only = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--alg") == 0) alg = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--precision") == 0) precision = argv[++i];
+        else if (strcmp(argv[i], "--unfused") == 0) unfused = 1;
         else {
             fprintf(stderr, "usage: bench_ops [--threads N] [--batch N] [--reps N] [--steps N] "
                             "[--windows N] [--only convs|ops|step|wino|bf16]\n"
                             "                 [--alg direct|auto|winograd|rule] "
-                            "[--precision fp32|bf16|bf16-all]\n");
+                            "[--precision fp32|bf16|bf16-all] [--unfused]\n");
             return 2;
         }
     }
@@ -806,7 +828,7 @@ int main(int argc, char **argv) {
     if (only && strcmp(only, "bf16") == 0) bench_bf16(batch, reps);
 #endif
     if (!only || strcmp(only, "ops") == 0) bench_ops(&b, batch, reps);
-    if (!only || strcmp(only, "step") == 0) bench_step(&b, batch, steps, windows);
+    if (!only || strcmp(only, "step") == 0) bench_step(&b, batch, steps, windows, unfused);
     backend_destroy(&b);
     return 0;
 }

@@ -332,21 +332,27 @@ static void test_conv_bf16(void) {
 
 /* ------------------------------------------------------------------------------------------ */
 
-static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy) {
+/* relu: the fused batchnorm + relu ops (the reference composes the two ops). */
+static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy, int relu) {
     char what[128], msg[256];
-    snprintf(what, sizeof what, "batchnorm (%d,%d,%d,%d) mean %g x:%s dy:%s", n, c, h, w,
-             (double)offset, lname(lx), lname(ldy));
+    snprintf(what, sizeof what, "batchnorm%s (%d,%d,%d,%d) mean %g x:%s dy:%s",
+             relu ? "+relu" : "", n, c, h, w, (double)offset, lname(lx), lname(ldy));
+    const BackendOps *ro = R.ops, *co = C.ops;
+    __typeof__(ro->batchnorm_forward_train)
+        r_train = relu ? ro->batchnorm_relu_forward_train : ro->batchnorm_forward_train,
+        c_train = relu ? co->batchnorm_relu_forward_train : co->batchnorm_forward_train;
+    __typeof__(ro->batchnorm_forward_infer)
+        r_infer = relu ? ro->batchnorm_relu_forward_infer : ro->batchnorm_forward_infer,
+        c_infer = relu ? co->batchnorm_relu_forward_infer : co->batchnorm_forward_infer;
     Pair x = pair_rand(n, c, h, w, offset - 2, offset + 3, lx);
     Pair g = pair_rand(1, c, 1, 1, 0.5f, 1.5f, CPU_LAYOUT_NCHW);
     Pair be = pair_rand(1, c, 1, 1, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
     Pair rm = pair_rand(1, c, 1, 1, -0.1f, 0.1f, CPU_LAYOUT_NCHW);
     Pair rv = pair_rand(1, c, 1, 1, 0.9f, 1.1f, CPU_LAYOUT_NCHW);
     Pair y = pair_new(n, c, h, w, DT_F32), sm = pair_new(1, c, 1, 1, DT_F32);
-    Pair si = pair_new(1, c, 1, 1, DT_F32);
-    CHECK_OK(R.ops->batchnorm_forward_train(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 0.1f, 1e-5f,
-                                            &y.r, &sm.r, &si.r));
-    CHECK_OK(C.ops->batchnorm_forward_train(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 0.1f, 1e-5f,
-                                            &y.c, &sm.c, &si.c));
+    Pair si = pair_new(1, c, 1, 1, DT_F32), yi = pair_new(n, c, h, w, DT_F32);
+    CHECK_OK(r_train(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 0.1f, 1e-5f, &y.r, &sm.r, &si.r));
+    CHECK_OK(c_train(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 0.1f, 1e-5f, &y.c, &sm.c, &si.c));
     snprintf(msg, sizeof msg, "%s train y", what);
     COMPARE(msg, &y, TOL_SUM);
     snprintf(msg, sizeof msg, "%s save_mean", what);
@@ -358,25 +364,32 @@ static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy) {
     snprintf(msg, sizeof msg, "%s running_var", what);
     COMPARE(msg, &rv, TOL_SUM);
 
-    CHECK_OK(R.ops->batchnorm_forward_infer(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 1e-5f, &y.r));
-    CHECK_OK(C.ops->batchnorm_forward_infer(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 1e-5f, &y.c));
+    CHECK_OK(r_infer(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 1e-5f, &yi.r));
+    CHECK_OK(c_infer(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 1e-5f, &yi.c));
     snprintf(msg, sizeof msg, "%s infer y", what);
-    COMPARE(msg, &y, TOL_SUM);
+    COMPARE(msg, &yi, TOL_SUM);
 
     Pair dy = pair_rand(n, c, h, w, -1, 1, ldy);
     Pair dx = pair_new(n, c, h, w, DT_F32), dg = pair_new(1, c, 1, 1, DT_F32);
     Pair db = pair_new(1, c, 1, 1, DT_F32);
-    CHECK_OK(R.ops->batchnorm_backward(R.ctx, &x.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r, &dg.r,
-                                       &db.r));
-    CHECK_OK(C.ops->batchnorm_backward(C.ctx, &x.c, &dy.c, &g.c, &sm.c, &si.c, &dx.c, &dg.c,
-                                       &db.c));
+    if (relu) {
+        CHECK_OK(ro->batchnorm_relu_backward(R.ctx, &x.r, &y.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r,
+                                             &dg.r, &db.r));
+        CHECK_OK(co->batchnorm_relu_backward(C.ctx, &x.c, &y.c, &dy.c, &g.c, &sm.c, &si.c, &dx.c,
+                                             &dg.c, &db.c));
+    } else {
+        CHECK_OK(ro->batchnorm_backward(R.ctx, &x.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r, &dg.r,
+                                        &db.r));
+        CHECK_OK(co->batchnorm_backward(C.ctx, &x.c, &dy.c, &g.c, &sm.c, &si.c, &dx.c, &dg.c,
+                                        &db.c));
+    }
     snprintf(msg, sizeof msg, "%s dx", what);
     COMPARE(msg, &dx, TOL_SUM);
     snprintf(msg, sizeof msg, "%s dgamma", what);
     COMPARE(msg, &dg, TOL_SUM);
     snprintf(msg, sizeof msg, "%s dbeta", what);
     COMPARE(msg, &db, TOL_SUM);
-    Pair *all[] = {&x, &g, &be, &rm, &rv, &y, &sm, &si, &dy, &dx, &dg, &db};
+    Pair *all[] = {&x, &g, &be, &rm, &rv, &y, &sm, &si, &yi, &dy, &dx, &dg, &db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
 }
 
@@ -391,7 +404,8 @@ static void test_batchnorm(void) {
         int nl = layout_count(s[1], s[2], s[3]);
         for (int lx = 0; lx < nl; lx++)
             for (int ldy = 0; ldy < nl; ldy++)
-                bn_case(s[0], s[1], s[2], s[3], (float)s[4], lx, ldy);
+                for (int relu = 0; relu < 2; relu++)
+                    bn_case(s[0], s[1], s[2], s[3], (float)s[4], lx, ldy, relu);
     }
     /* one value per channel cannot be normalized in training */
     Tensor x = t_new(&C, 1, 16, 1, 1, DT_F32), p = t_new(&C, 1, 16, 1, 1, DT_F32);
@@ -688,7 +702,7 @@ static void test_threads(void) {
         ConvDesc d = {0};
         conv_case(&s, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16, &d, TOL_SUM);
         C.ops->plan_free(C.ctx, d.plan);
-        bn_case(4, 16, 6, 6, 0, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16);
+        bn_case(4, 16, 6, 6, 0, CPU_LAYOUT_BLK16, CPU_LAYOUT_BLK16, 0);
     }
     const char *desc = C.ops->describe(C.ctx);
     CHECK(strncmp(desc, "cpu: ", 5) == 0);

@@ -4,7 +4,8 @@
  * Expected numbers come from tests/fixtures/model/param_counts.py (PyTorch 1.13, the twin
  * network in torchnet.py); the entries marked "torch_reference" also equal
  * shared/bench/torch_reference.py's own models (param_counts.py checks that). Runs on the
- * reference backend; building WRN-28-10 (36.5 M parameters) takes about a second. */
+ * reference backend; building WRN-28-10 (36.5 M parameters) takes about a second. The
+ * batchnorm + relu fusion runs on the cpu backend: the same bits as the layers one by one. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "../core/backend.h"
 #include "../core/config.h"
 #include "../core/model.h"
+#include "../core/model_internal.h"
+#include "../core/rng.h"
 #include "check.h"
 
 static Backend g_be;
@@ -524,6 +527,90 @@ static void test_copy(void) {
     model_destroy(dst);
 }
 
+/* A new tensor of shape (n, c, h, w) on b holding `host` (NULL: left unset). */
+static Tensor tensor_on(Backend *b, int n, int c, int h, int w, DType dt, const void *host) {
+    Tensor t = {0};
+    tensor_shape(&t, n, c, h, w, dt);
+    CHECK_OK(b->ops->tensor_alloc(b->ctx, &t));
+    if (host) CHECK_OK(b->ops->upload(b->ctx, &t, host));
+    return t;
+}
+
+/* One training forward + backward and one eval forward of mc on b: logits and every
+ * parameter's gradient and value (running statistics included) downloaded into one array. */
+static float *step_results(const ModelConfig *mc, Backend *b, size_t *count, int *fusions) {
+    enum { N = 4, K = 10 };
+    Model *m = NULL;
+    CHECK_OK(model_build(mc, K, 32, b, 9, &m));
+    if (!m) return NULL;
+    *fusions = 0;
+    for (int i = 0; i < m->n_layers; i++) *fusions += m->layers[i].fuse_relu;
+    float *img = malloc(sizeof(float) * N * 3 * 32 * 32);
+    int32_t lab[N];
+    for (int i = 0; i < N * 3 * 32 * 32; i++) img[i] = rng_uniform(4, 1, (uint64_t)i) * 4 - 2;
+    for (int i = 0; i < N; i++) lab[i] = i % K;
+    Tensor x = tensor_on(b, N, 3, 32, 32, DT_F32, img), y = tensor_on(b, N, 1, 1, 1, DT_I32, lab);
+    Tensor loss = tensor_on(b, N, 1, 1, 1, DT_F32, NULL), pred = tensor_on(b, N, 1, 1, 1, DT_I32, NULL);
+    Tensor prob = tensor_on(b, N, 1, 1, 1, DT_F32, NULL), dz = tensor_on(b, N, K, 1, 1, DT_F32, NULL);
+    size_t total = 2 * (size_t)N * K;
+    for (int i = 0; i < model_param_count(m); i++)
+        total += 2 * tensor_numel(&model_param(m, i)->value);
+    float *out = calloc(total, sizeof(float)), *at = out;
+    const Tensor *logits;
+    CHECK_OK(model_forward(m, &x, 1, 77, &logits));
+    CHECK_OK(b->ops->download(b->ctx, logits, at));
+    at += N * K;
+    CHECK_OK(b->ops->softmax_xent(b->ctx, logits, &y, 0.0f, &loss, &pred, &prob, &dz));
+    CHECK_OK(model_backward(m, &dz));
+    for (int i = 0; i < model_param_count(m); i++) {
+        Param *p = model_param(m, i);
+        if (p->kind != PARAM_BUFFER) CHECK_OK(b->ops->download(b->ctx, &p->grad, at));
+        at += tensor_numel(&p->value);
+        CHECK_OK(b->ops->download(b->ctx, &p->value, at));   /* running stats moved */
+        at += tensor_numel(&p->value);
+    }
+    CHECK_OK(model_forward(m, &x, 0, 0, &logits));
+    CHECK_OK(b->ops->download(b->ctx, logits, at));
+    Tensor *all[] = {&x, &y, &loss, &pred, &prob, &dz};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) b->ops->tensor_free(b->ctx, all[i]);
+    free(img);
+    model_destroy(m);
+    *count = total;
+    return out;
+}
+
+/* The cpu backend fuses each batchnorm with the relu after it; with the fused ops taken out
+ * of its table it runs them one by one. The two must agree bit for bit (the same float
+ * operations), in a post-activation resnet and in a pre-activation WRN with dropout. */
+static void test_fusion(void) {
+    Backend cpu;
+    CHECK_OK(backend_cpu_create(2, &cpu));
+    if (!cpu.ops) return;
+    BackendOps plain_ops = *cpu.ops;
+    plain_ops.batchnorm_relu_forward_train = NULL;
+    plain_ops.batchnorm_relu_forward_infer = NULL;
+    plain_ops.batchnorm_relu_backward = NULL;
+    Backend plain = {&plain_ops, cpu.ctx};
+    ModelConfig nets[2] = {family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_CONV1X1),
+                           family(FAMILY_WRN, 10, 2, SHORTCUT_CONV1X1)};
+    /* resnet20: the stem's and each block's first (its second feeds the add); WRN-10-2: two
+     * per block (pre-activation) and the one before the head */
+    int want_fusions[2] = {1 + 9, 2 * 3 + 1};
+    for (int k = 0; k < 2; k++) {
+        size_t na = 0, nb = 0;
+        int fa = -1, fb = -1;
+        float *a = step_results(&nets[k], &cpu, &na, &fa);
+        float *b = step_results(&nets[k], &plain, &nb, &fb);
+        printf("fusion: %s, %d batchnorm+relu pairs fused\n", k ? "wrn-10-2" : "resnet20", fa);
+        CHECK_INT(fa, want_fusions[k]);
+        CHECK_INT(fb, 0);
+        CHECK(a && b && na == nb && memcmp(a, b, na * sizeof(float)) == 0);
+        free(a);
+        free(b);
+    }
+    backend_destroy(&cpu);
+}
+
 int main(void) {
     if (backend_reference_create(&g_be) != ST_OK) {
         fprintf(stderr, "reference backend: %s\n", status_message());
@@ -534,6 +621,7 @@ int main(void) {
     test_init();
     test_errors();
     test_copy();
+    test_fusion();
     if (g_be.ops->destroy)
         g_be.ops->destroy(g_be.ctx);
     return check_report("test_model");

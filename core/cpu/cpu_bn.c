@@ -5,7 +5,12 @@
  * 16 consecutive pixels, all lanes the same channel, plus a scalar tail). Both run the same
  * 16-lane vector kernels (AVX-512 where the machine has it, see CPU_HOT). Statistics are exact
  * two-pass moments per chunk (the chunk stays in cache), combined across samples in double
- * with Chan's formula, so large means do not cancel the variance away. */
+ * with Chan's formula, so large means do not cancel the variance away.
+ *
+ * The fused batchnorm + relu ops (a batchnorm whose only consumer is a relu) run the same
+ * passes with the relu folded in: the forward's normalise pass clamps, and both backward
+ * passes read the relu's output to mask dy. That saves the relu's own passes over the tensor
+ * and its parallel regions: forward one read and one write, backward two reads and a write. */
 #include <math.h>
 
 #include "cpu_internal.h"
@@ -44,6 +49,16 @@ static inline void lanes_load(const Chunks *k, long i, const float *per_channel,
 
 /* ---- 16-lane kernels over `rows` rows of 16 floats (two accumulators hide add latency) ---- */
 
+typedef int CpuV16i __attribute__((vector_size(64)));
+
+/* Macros, not functions: a function taking or returning a 64-byte vector would have a different
+ * ABI in each target_clones clone. Arguments are evaluated twice: pass plain variables.
+ * V_RELU: relu of 16 lanes, NaN passing like torch.relu (and cpu_eltwise.c's relu).
+ * V_MASK: g where y > 0, else 0 (relu's backward, y its output). */
+#define V_RELU(v) ((CpuV16)((CpuV16i)(v) & ~((v) <= (CpuV16){0})))
+#define V_MASK(g, y) ((CpuV16)((CpuV16i)(g) & ((y) > (CpuV16){0})))
+static inline float s_relu(float v) { return !(v <= 0.0f) ? v : 0.0f; }
+
 CPU_HOT static void k_sum(const float *x, long rows, float out[16]) {
     CpuV16 s0 = {0}, s1 = {0};
     long r = 0;
@@ -70,11 +85,16 @@ CPU_HOT static void k_sqdev(const float *x, long rows, const float mu[16], float
     CPU_V16_STORE(out, s0 + s1);
 }
 
-CPU_HOT static void k_dot(const float *dy, const float *x, long rows, const float mu[16],
-                          float sdy[16], float sdyx[16]) {
+/* y: the fused relu's output, masking dy; NULL without one */
+CPU_HOT static void k_dot(const float *dy, const float *y, const float *x, long rows,
+                          const float mu[16], float sdy[16], float sdyx[16]) {
     CpuV16 m = CPU_V16_LOAD(mu), a = {0}, b = {0};
     for (long r = 0; r < rows; r++) {
         CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+        if (y) {
+            CpuV16 yv = CPU_V16_LOAD(y + r * 16);
+            g = V_MASK(g, yv);
+        }
         a += g;
         b += g * (CPU_V16_LOAD(x + r * 16) - m);
     }
@@ -82,23 +102,31 @@ CPU_HOT static void k_dot(const float *dy, const float *x, long rows, const floa
     CPU_V16_STORE(sdyx, b);
 }
 
-/* y = (x - mu) * a + b (centering first keeps large means from cancelling). */
+/* y = (x - mu) * a + b (centering first keeps large means from cancelling), relu'd when
+ * `relu`. */
 CPU_HOT static void k_affine(const float *x, float *y, long rows, const float mu[16],
-                             const float a[16], const float b[16]) {
+                             const float a[16], const float b[16], int relu) {
     CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), vb = CPU_V16_LOAD(b);
-    for (long r = 0; r < rows; r++)
-        CPU_V16_STORE(y + r * 16, (CPU_V16_LOAD(x + r * 16) - m) * va + vb);
+    for (long r = 0; r < rows; r++) {
+        CpuV16 v = (CPU_V16_LOAD(x + r * 16) - m) * va + vb;
+        CPU_V16_STORE(y + r * 16, relu ? V_RELU(v) : v);
+    }
 }
 
-/* dx = dy * a + (x - mu) * c1 + c0. */
-CPU_HOT static void k_bwd(const float *dy, const float *x, float *dx, long rows,
+/* dx = g * a + (x - mu) * c1 + c0, g = dy masked by the fused relu's output y (NULL: none). */
+CPU_HOT static void k_bwd(const float *dy, const float *y, const float *x, float *dx, long rows,
                           const float mu[16], const float a[16], const float c1[16],
                           const float c0[16]) {
     CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), v1 = CPU_V16_LOAD(c1);
     CpuV16 v0 = CPU_V16_LOAD(c0);
-    for (long r = 0; r < rows; r++)
-        CPU_V16_STORE(dx + r * 16, CPU_V16_LOAD(dy + r * 16) * va +
-                                       (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
+    for (long r = 0; r < rows; r++) {
+        CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+        if (y) {
+            CpuV16 yv = CPU_V16_LOAD(y + r * 16);
+            g = V_MASK(g, yv);
+        }
+        CPU_V16_STORE(dx + r * 16, g * va + (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
+    }
 }
 
 /* ---- per chunk: the kernels plus, for NCHW planes, the pixels after the last full row and
@@ -128,33 +156,37 @@ static void chunk_sqdev(const Chunks *k, const float *x, const float mu[16], flo
     fold_lanes(k, out, t);
 }
 
-static void chunk_dot(const Chunks *k, const float *dy, const float *x, const float mu[16],
-                      float sdy[16], float sdyx[16]) {
-    k_dot(dy, x, k->rows, mu, sdy, sdyx);
+static void chunk_dot(const Chunks *k, const float *dy, const float *y, const float *x,
+                      const float mu[16], float sdy[16], float sdyx[16]) {
+    k_dot(dy, y, x, k->rows, mu, sdy, sdyx);
     float ta = 0, tb = 0;
     for (long j = 0; j < k->tail; j++) {
-        float g = dy[k->rows * 16 + j];
+        long o = k->rows * 16 + j;
+        float g = y && !(y[o] > 0.0f) ? 0.0f : dy[o];
         ta += g;
-        tb += g * (x[k->rows * 16 + j] - mu[0]);
+        tb += g * (x[o] - mu[0]);
     }
     fold_lanes(k, sdy, ta);
     fold_lanes(k, sdyx, tb);
 }
 
 static void chunk_affine(const Chunks *k, const float *x, float *y, const float mu[16],
-                         const float a[16], const float b[16]) {
-    k_affine(x, y, k->rows, mu, a, b);
-    for (long j = 0; j < k->tail; j++)
-        y[k->rows * 16 + j] = (x[k->rows * 16 + j] - mu[0]) * a[0] + b[0];
+                         const float a[16], const float b[16], int relu) {
+    k_affine(x, y, k->rows, mu, a, b, relu);
+    for (long j = 0; j < k->tail; j++) {
+        float v = (x[k->rows * 16 + j] - mu[0]) * a[0] + b[0];
+        y[k->rows * 16 + j] = relu ? s_relu(v) : v;
+    }
 }
 
-static void chunk_bwd(const Chunks *k, const float *dy, const float *x, float *dx,
-                      const float mu[16], const float a[16], const float c1[16],
+static void chunk_bwd(const Chunks *k, const float *dy, const float *y, const float *x,
+                      float *dx, const float mu[16], const float a[16], const float c1[16],
                       const float c0[16]) {
-    k_bwd(dy, x, dx, k->rows, mu, a, c1, c0);
+    k_bwd(dy, y, x, dx, k->rows, mu, a, c1, c0);
     for (long j = 0; j < k->tail; j++) {
         long o = k->rows * 16 + j;
-        dx[o] = dy[o] * a[0] + (x[o] - mu[0]) * c1[0] + c0[0];
+        float g = y && !(y[o] > 0.0f) ? 0.0f : dy[o];
+        dx[o] = g * a[0] + (x[o] - mu[0]) * c1[0] + c0[0];
     }
 }
 
@@ -167,24 +199,23 @@ static inline void partial_store(const Chunks *k, long i, int c, const float v[1
         out[n * c + chunk_channel(k, i, 0)] = v[0];
 }
 
-/* y = (x - center[c]) * scale[c] + shift[c] over all chunks. */
+/* y = (x - center[c]) * scale[c] + shift[c] over all chunks, relu'd when `relu`. */
 static void affine_all(const Chunks *k, const float *x, float *y, const float *center,
-                       const float *scale, const float *shift) {
+                       const float *scale, const float *shift, int relu) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < k->count; i++) {
         float mu[16], a[16], b[16];
         lanes_load(k, i, center, mu);
         lanes_load(k, i, scale, a);
         lanes_load(k, i, shift, b);
-        chunk_affine(k, x + i * k->len, y + i * k->len, mu, a, b);
+        chunk_affine(k, x + i * k->len, y + i * k->len, mu, a, b, relu);
     }
 }
 
-Status cpu_batchnorm_forward_train(void *vctx, const Tensor *x, const Tensor *gamma,
-                                   const Tensor *beta, Tensor *running_mean, Tensor *running_var,
-                                   float momentum, float eps, Tensor *y, Tensor *save_mean,
-                                   Tensor *save_invstd) {
-    CpuCtx *ctx = vctx;
+static Status bn_forward_train(CpuCtx *ctx, const Tensor *x, const Tensor *gamma,
+                               const Tensor *beta, Tensor *running_mean, Tensor *running_var,
+                               float momentum, float eps, Tensor *y, Tensor *save_mean,
+                               Tensor *save_invstd, int relu) {
     cpu_enter(ctx);
     int c = x->c;
     long hw = (long)x->h * x->w, m = (long)x->n * hw;
@@ -232,16 +263,31 @@ Status cpu_batchnorm_forward_train(void *vctx, const Tensor *x, const Tensor *ga
         si[ch] = (float)invstd;
         scale[ch] = (float)(g[ch] * invstd);
     }
-    affine_all(&k, xd, y->data, sm, scale, bt);
+    affine_all(&k, xd, y->data, sm, scale, bt, relu);
     y->layout = layout;
     save_mean->layout = save_invstd->layout = CPU_LAYOUT_NCHW;
     return ST_OK;
 }
 
-Status cpu_batchnorm_forward_infer(void *vctx, const Tensor *x, const Tensor *gamma,
-                                   const Tensor *beta, const Tensor *running_mean,
-                                   const Tensor *running_var, float eps, Tensor *y) {
-    CpuCtx *ctx = vctx;
+Status cpu_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                   const Tensor *beta, Tensor *running_mean, Tensor *running_var,
+                                   float momentum, float eps, Tensor *y, Tensor *save_mean,
+                                   Tensor *save_invstd) {
+    return bn_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps, y,
+                            save_mean, save_invstd, 0);
+}
+
+Status cpu_batchnorm_relu_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                        const Tensor *beta, Tensor *running_mean,
+                                        Tensor *running_var, float momentum, float eps, Tensor *y,
+                                        Tensor *save_mean, Tensor *save_invstd) {
+    return bn_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps, y,
+                            save_mean, save_invstd, 1);
+}
+
+static Status bn_forward_infer(CpuCtx *ctx, const Tensor *x, const Tensor *gamma,
+                               const Tensor *beta, const Tensor *running_mean,
+                               const Tensor *running_var, float eps, Tensor *y, int relu) {
     cpu_enter(ctx);
     int c = x->c, layout = cpu_layout(x);
     float *scale;
@@ -249,21 +295,34 @@ Status cpu_batchnorm_forward_infer(void *vctx, const Tensor *x, const Tensor *ga
     const float *g = gamma->data, *rv = running_var->data;
     for (int ch = 0; ch < c; ch++) scale[ch] = (float)(g[ch] / sqrt((double)rv[ch] + (double)eps));
     Chunks k = chunks_of(x, layout);
-    affine_all(&k, x->data, y->data, running_mean->data, scale, beta->data);
+    affine_all(&k, x->data, y->data, running_mean->data, scale, beta->data, relu);
     y->layout = layout;
     return ST_OK;
 }
 
-Status cpu_batchnorm_backward(void *vctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
-                              const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
-                              Tensor *dgamma, Tensor *dbeta) {
-    CpuCtx *ctx = vctx;
+Status cpu_batchnorm_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                   const Tensor *beta, const Tensor *running_mean,
+                                   const Tensor *running_var, float eps, Tensor *y) {
+    return bn_forward_infer(ctx, x, gamma, beta, running_mean, running_var, eps, y, 0);
+}
+
+Status cpu_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                        const Tensor *beta, const Tensor *running_mean,
+                                        const Tensor *running_var, float eps, Tensor *y) {
+    return bn_forward_infer(ctx, x, gamma, beta, running_mean, running_var, eps, y, 1);
+}
+
+/* y: the fused relu's output (NULL: a plain batchnorm backward). */
+static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
+                          const Tensor *gamma, const Tensor *save_mean,
+                          const Tensor *save_invstd, Tensor *dx, Tensor *dgamma, Tensor *dbeta) {
     cpu_enter(ctx);
     int c = x->c, layout = cpu_layout(x);
     long m = (long)x->n * x->h * x->w;
     Chunks k = chunks_of(x, layout);
-    const float *dyd;
+    const float *dyd, *yd = NULL;
     TRY(cpu_data_as(ctx, dy, layout, CPU_SCRATCH_A, (const void **)&dyd));
+    if (y) TRY(cpu_data_as(ctx, y, layout, CPU_SCRATCH_D, (const void **)&yd));
     double *psdy, *psdyx;
     float *coef;
     TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c,
@@ -276,7 +335,7 @@ Status cpu_batchnorm_backward(void *vctx, const Tensor *x, const Tensor *dy, con
     for (long i = 0; i < k.count; i++) {
         float mu[16], a[16], b[16];
         lanes_load(&k, i, mean, mu);
-        chunk_dot(&k, dyd + i * k.len, xd + i * k.len, mu, a, b);
+        chunk_dot(&k, dyd + i * k.len, yd ? yd + i * k.len : NULL, xd + i * k.len, mu, a, b);
         partial_store(&k, i, c, a, psdy);
         partial_store(&k, i, c, b, psdyx);
     }
@@ -305,9 +364,23 @@ Status cpu_batchnorm_backward(void *vctx, const Tensor *x, const Tensor *dy, con
         lanes_load(&k, i, ca, a);
         lanes_load(&k, i, c1, b);
         lanes_load(&k, i, c0, z);
-        chunk_bwd(&k, dyd + i * k.len, xd + i * k.len, dxd + i * k.len, mu, a, b, z);
+        chunk_bwd(&k, dyd + i * k.len, yd ? yd + i * k.len : NULL, xd + i * k.len,
+                  dxd + i * k.len, mu, a, b, z);
     }
     dx->layout = layout;
     dgamma->layout = dbeta->layout = CPU_LAYOUT_NCHW;
     return ST_OK;
+}
+
+Status cpu_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
+                              const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                              Tensor *dgamma, Tensor *dbeta) {
+    return bn_backward(ctx, x, NULL, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+}
+
+Status cpu_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
+                                   const Tensor *gamma, const Tensor *save_mean,
+                                   const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
+                                   Tensor *dbeta) {
+    return bn_backward(ctx, x, y, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }

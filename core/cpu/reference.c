@@ -490,6 +490,41 @@ static Status ref_relu_backward(void *ctx, const Tensor *y, const Tensor *dy, Te
     return ST_OK;
 }
 
+/* ---- batchnorm + relu: the two ops one after the other, which is the definition the fused
+ * kernels of the other backends are tested against ---- */
+
+static Status ref_batchnorm_relu_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                               const Tensor *beta, Tensor *running_mean,
+                                               Tensor *running_var, float momentum, float eps,
+                                               Tensor *y, Tensor *save_mean,
+                                               Tensor *save_invstd) {
+    TRY(ref_batchnorm_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps,
+                                    y, save_mean, save_invstd));
+    return ref_relu_forward(ctx, y, y);
+}
+
+static Status ref_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                               const Tensor *beta, const Tensor *running_mean,
+                                               const Tensor *running_var, float eps, Tensor *y) {
+    TRY(ref_batchnorm_forward_infer(ctx, x, gamma, beta, running_mean, running_var, eps, y));
+    return ref_relu_forward(ctx, y, y);
+}
+
+static Status ref_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                          const Tensor *dy, const Tensor *gamma,
+                                          const Tensor *save_mean, const Tensor *save_invstd,
+                                          Tensor *dx, Tensor *dgamma, Tensor *dbeta) {
+    TRY(need("batchnorm_relu_backward", "y", y, DT_F32, ANY, ANY, ANY, ANY));
+    Tensor g = {0};   /* the gradient at the batchnorm's output */
+    tensor_shape(&g, y->n, y->c, y->h, y->w, DT_F32);
+    TRY(ref_tensor_alloc(ctx, &g));
+    Status st = ref_relu_backward(ctx, y, dy, &g);
+    if (st == ST_OK)
+        st = ref_batchnorm_backward(ctx, x, &g, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    ref_tensor_free(ctx, &g);
+    return st;
+}
+
 static Status ref_add(void *ctx, const Tensor *a, const Tensor *b, Tensor *y) {
     (void)ctx;
     TRY(need("add", "a", a, DT_F32, ANY, ANY, ANY, ANY));
@@ -1015,6 +1050,9 @@ static const BackendOps REFERENCE_OPS = {
     .batchnorm_forward_train = ref_batchnorm_forward_train,
     .batchnorm_forward_infer = ref_batchnorm_forward_infer,
     .batchnorm_backward = ref_batchnorm_backward,
+    .batchnorm_relu_forward_train = ref_batchnorm_relu_forward_train,
+    .batchnorm_relu_forward_infer = ref_batchnorm_relu_forward_infer,
+    .batchnorm_relu_backward = ref_batchnorm_relu_backward,
     .relu_forward = ref_relu_forward,
     .relu_backward = ref_relu_backward,
     .add = ref_add,
