@@ -3,7 +3,10 @@
  * Measures the engine, not the data pipeline, the same way ../shared/bench/torch_reference.py
  * measures PyTorch: one fixed random batch reused every iteration, warm-up iterations, then
  * timed windows; the reported img_per_s is the median over windows. Training = forward +
- * cross-entropy + backward + SGD (momentum 0.9, wd 5e-4). Output: one key=value line per mode. */
+ * cross-entropy + backward + SGD (momentum 0.9, wd 5e-4). Output: one key=value line per mode.
+ * With train.deterministic set, each mode is measured a second time without it, and the line
+ * gives the cost of determinism (on the CPU backend, whose kernels are deterministic anyway,
+ * about zero; on CUDA, the price of cuDNN's deterministic algorithms). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +23,9 @@ static void usage(FILE *f) {
     fprintf(f, "usage: shortcut bench [CONFIG.yaml] [--batch N] [--threads N] [--windows N]\n"
                "                      [--window-seconds S] [--mode train|infer|both] [--set k=v]...\n"
                "\nPrints one line per mode: mode=train|infer model= batch= threads= img_per_s=\n"
-               "(median over windows) min= max= ms_per_iter= eff_gflops= device=.\n");
+               "(median over windows) min= max= ms_per_iter= eff_gflops= deterministic= device=.\n"
+               "With --set train.deterministic=true, also nondeterministic_img_per_s= and\n"
+               "deterministic_cost_pct= (the speed given up for bit-identical reruns).\n");
 }
 
 static double now_s(void) {
@@ -218,11 +223,26 @@ int cmd_bench(int argc, char **argv) {
         st = run_mode(&bn, k == 0, (int)batch, (int)windows, window_s, &med, &lo, &hi, &ms);
         if (st != ST_OK) break;
         double flops = (k == 0 ? 6.0 : 2.0) * (double)macs * med;
+        char cost[128] = "";
+        if (cfg.train.deterministic && b.ops->set_precision) {
+            /* the same again with the backend free to pick nondeterministic algorithms */
+            double med2 = 0, lo2, hi2, ms2;
+            st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, 0);
+            if (st == ST_OK)
+                st = run_mode(&bn, k == 0, (int)batch, (int)windows, window_s, &med2, &lo2, &hi2,
+                              &ms2);
+            if (st == ST_OK)
+                st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, 1);
+            if (st != ST_OK) break;
+            snprintf(cost, sizeof cost, " nondeterministic_img_per_s=%.2f deterministic_cost_pct=%.1f",
+                     med2, med2 > 0 ? 100.0 * (med2 - med) / med2 : 0.0);
+        }
         printf("mode=%s model=%s batch=%ld threads=%ld img_per_s=%.2f min=%.2f max=%.2f "
                "ms_per_iter=%.1f eff_gflops=%.1f params=%lld macs_per_img=%lld side=%d "
-               "data=synthetic device=\"%s\"\n",
+               "data=synthetic deterministic=%d%s device=\"%s\"\n",
                modes[k], cfg.name[0] ? cfg.name : "model", batch, threads, med, lo, hi, ms,
-               flops / 1e9, model_num_trainable(bn.m), macs, side, b.ops->describe(b.ctx));
+               flops / 1e9, model_num_trainable(bn.m), macs, side, cfg.train.deterministic ? 1 : 0,
+               cost, b.ops->describe(b.ctx));
         fflush(stdout);
     }
     bench_free(&bn);
