@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "augment.h"
 #include "backend.h"
@@ -195,6 +196,7 @@ int cmd_bench(int argc, char **argv) {
     if (rc) return rc;
     if (batch <= 0) batch = cfg.train.batch_size;
     if (threads <= 0) threads = cfg.train.threads;
+    if (threads <= 0) threads = sysconf(_SC_NPROCESSORS_ONLN);   /* "all cores", as the line says */
     Backend b;
     int fell_back = 0;
     Status st = backend_create(cfg.train.device, (int)threads, &b, &fell_back);
