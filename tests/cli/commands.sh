@@ -234,25 +234,25 @@ grep -qx "multiply-accumulates per image (forward): 5243328768 (5.24 GMAC)" "$WO
 # ---- 7. bench ----------------------------------------------------------------------------------
 BENCH=(bench "$QUICK_YAML" --batch 16 --threads 1 --windows 1 --window-seconds 1 --mode train)
 positive() { awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
+# One `mode=train` line with a positive img_per_s; leaves it in $line. $1 names the run.
+bench_line() {
+    expect_rc 0
+    [ "$(nlines "$WORK/out")" -eq 1 ] || fail "bench ($1): expected exactly one line"
+    line=$(cat "$WORK/out")
+    case "$line" in "mode=train "*) ;; *) fail "bench ($1): the line does not start with 'mode=train '" ;; esac
+    local rate
+    rate=$(sed -n 's/.* img_per_s=\([0-9.]*\) .*/\1/p' <<<"$line")
+    [ -n "$rate" ] && positive "$rate" || fail "bench ($1): img_per_s='$rate' is not a positive number"
+}
 sc "${BENCH[@]}"
-expect_rc 0
-[ "$(nlines "$WORK/out")" -eq 1 ] || fail "bench --mode train: expected exactly one line"
-line=$(cat "$WORK/out")
-case "$line" in "mode=train "*) ;; *) fail "bench: the line does not start with 'mode=train '" ;; esac
-rate=$(sed -n 's/.* img_per_s=\([0-9.]*\) .*/\1/p' <<<"$line")
-[ -n "$rate" ] && positive "$rate" || fail "bench: img_per_s='$rate' is not a positive number"
+bench_line default
 for kv in "batch=16" "threads=1" "model=quick" "deterministic=0"; do
     grep -qF " $kv " <<<"$line" || fail "bench: no ' $kv ' in the line"
 done
 grep -qF "nondeterministic_img_per_s=" <<<"$line" && fail "bench: nondeterministic_img_per_s= without train.deterministic"
 
 sc "${BENCH[@]}" --set train.deterministic=true
-expect_rc 0
-[ "$(nlines "$WORK/out")" -eq 1 ] || fail "bench (deterministic): expected exactly one line"
-line=$(cat "$WORK/out")
-case "$line" in "mode=train "*) ;; *) fail "bench (deterministic): the line does not start with 'mode=train '" ;; esac
-rate=$(sed -n 's/.* img_per_s=\([0-9.]*\) .*/\1/p' <<<"$line")
-[ -n "$rate" ] && positive "$rate" || fail "bench (deterministic): img_per_s='$rate' is not a positive number"
+bench_line deterministic
 grep -qF " deterministic=1 " <<<"$line" || fail "bench: no ' deterministic=1 ' with train.deterministic=true"
 nd=$(sed -n 's/.* nondeterministic_img_per_s=\([0-9.]*\) .*/\1/p' <<<"$line")
 [ -n "$nd" ] && positive "$nd" || fail "bench: nondeterministic_img_per_s='$nd' is not a positive number"
