@@ -114,6 +114,44 @@ static void test_capture_batch(void) {
     dataset_free(&d);
 }
 
+/* A batch augmented on the device carries no pixels (LoaderOptions.skip_pixels): the capture
+ * makes the same images on the host from the batch's records. */
+static void test_capture_device_batch(void) {
+    Dataset d;
+    make_dataset(&d, 40);
+    LoaderOptions o = {0};
+    o.data = &d;
+    o.batch_size = 16;
+    o.train = 1;
+    o.seed = 5;
+    o.augment.crop_pad = 4;
+    o.augment.pad_mode = PAD_REFLECT;
+    o.augment.flip = 1;
+    o.augment.cutout_holes = 1;
+    o.augment.cutout_size = 8;
+    memcpy(o.mean, MEAN, sizeof o.mean);
+    memcpy(o.std, STD, sizeof o.std);
+    LoaderOptions od = o;
+    od.skip_pixels = 1;
+    Loader *lh, *ld;
+    CHECK_OK(loader_create(&o, &lh));
+    CHECK_OK(loader_create(&od, &ld));
+    const Batch *bh, *bd;
+    CHECK_OK(loader_next(lh, &bh));
+    CHECK_OK(loader_next(ld, &bd));
+    CHECK(bd->images == NULL);
+    ViewData vd;
+    viewdata_init(&vd);
+    viewdata_set_classes(&vd, &d);
+    CHECK_OK(viewdata_capture_batch(&vd, bd, &d, &o.augment, MEAN, STD, 3));
+    CHECK_INT(vd.sample_count, 16);
+    CHECK(memcmp(vd.sample_images, bh->images, sizeof(float) * 16 * 3 * 1024) == 0);
+    viewdata_free(&vd);
+    loader_destroy(lh);
+    loader_destroy(ld);
+    dataset_free(&d);
+}
+
 static void test_capture_eval(void) {
     Dataset d;
     make_dataset(&d, 8);
@@ -396,6 +434,7 @@ static void test_paused_session_answers(void) {
 
 int main(void) {
     test_capture_batch();
+    test_capture_device_batch();
     test_capture_eval();
     test_filter_tiles();
     test_film_and_copy();
