@@ -171,7 +171,7 @@ static void describe_device(Trainer *t) {
 static Status upload_train_pixels(Trainer *t) {
     const BackendOps *o = t->backend.ops;
     t->device_augment = 0;
-    if (!o->augment) return ST_OK;
+    if (!o->augment || t->eval_only) return ST_OK;
     tensor_shape(&t->train_pixels, t->data.train.count, 3, DATASET_SIDE, DATASET_SIDE, DT_U8);
     Status st = o->tensor_alloc(t->backend.ctx, &t->train_pixels);
     if (st == ST_OK) st = o->upload(t->backend.ctx, &t->train_pixels, t->data.train.images);
@@ -684,6 +684,7 @@ Status trainer_open_for_eval(const char *run_dir, const char *const *overrides, 
     Trainer *t = calloc(1, sizeof *t);
     if (!t) return status_fail(ST_ERR_OOM, "out of memory creating the trainer");
     t->cfg = cfg;
+    t->eval_only = 1;
     Status st = build(t);
     if (st == ST_OK) st = checkpoint_load_model(path, t->model, &t->backend, NULL);
     if (st != ST_OK) {

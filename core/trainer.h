@@ -53,6 +53,7 @@ typedef struct Trainer {
      * builds only labels, indices and records, and each step's pixels are made on the device. */
     int device_augment;
     Tensor train_pixels;
+    int eval_only;              /* opened by trainer_open_for_eval: never trains */
 
     /* batch tensors on the backend */
     Tensor x;                   /* (N, 3, S, S) */
