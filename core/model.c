@@ -193,6 +193,8 @@ static Status add_backward_input(Model *m, int in, int accum, const Tensor *dy) 
     } else {
         TRY(grad_of(m, in, &dest));
     }
+    if (dest == dy)
+        return ST_OK;   /* the input shares the add's gradient buffer (plan_buffers) */
     return accum ? o->accumulate(m->b->ctx, dest, dy) : o->copy(m->b->ctx, dest, dy);
 }
 

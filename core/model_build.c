@@ -598,10 +598,12 @@ static Status plan_buffers(Model *m) {
     int *order = calloc((size_t)V, sizeof(int));
     int *buf = calloc((size_t)V, sizeof(int));
     int *busy = calloc((size_t)V, sizeof(int));
+    int *rep = calloc((size_t)V, sizeof(int));
     long long *size = calloc((size_t)V, sizeof(long long));
     long long *bsize = calloc((size_t)V, sizeof(long long));
     Status st = ST_OK;
-    if (!consumers || !needed || !start || !end || !order || !buf || !busy || !size || !bsize) {
+    if (!consumers || !needed || !start || !end || !order || !buf || !busy || !rep || !size ||
+        !bsize) {
         st = status_fail(ST_ERR_OOM, "model_build: out of host memory planning buffers");
         goto done;
     }
@@ -681,20 +683,42 @@ static Status plan_buffers(Model *m) {
 
     /* Gradients: in backward time t = L-1-layer, grad(v) is live from its last consumer's step
      * to its producer's step. The input's gradient has its own tensor and the logits' comes
-     * from the caller. */
+     * from the caller. An add hands its gradient on unchanged, so an input whose only consumer
+     * is the add shares the add output's gradient buffer (`rep`: the value whose buffer it
+     * uses; layers from the last, so chains of adds resolve) and model.c skips the copy; the
+     * shared buffer lives from the first start to the last end of its values. */
+    for (int v = 0; v < V; v++)
+        rep[v] = v;
+    for (int i = L - 1; i >= 0; i--) {
+        const Layer *l = &m->layers[i];
+        if (l->kind != LK_ADD || l->out == V - 1)
+            continue;
+        const int ins[2] = {l->in, l->in2};
+        for (int k = 0; k < 2; k++)
+            if (ins[k] > 0 && consumers[ins[k]] == 1)
+                rep[ins[k]] = rep[l->out];
+    }
     n = 0;
     m->scratch_numel = 0;
+    for (int v = 0; v < V; v++)
+        start[v] = end[v] = -1;
     for (int v = 1; v < V - 1; v++) {
         const Value *val = &m->values[v];
         if (val->last_consumer < 0)
             continue;
-        start[v] = L - 1 - val->last_consumer;
-        end[v] = L - 1 - val->producer;
         size[v] = (long long)val->c * val->h * val->w;
         if (size[v] > m->scratch_numel)
             m->scratch_numel = size[v];
-        order[n++] = v;
+        int r = rep[v], s0 = L - 1 - val->last_consumer, e0 = L - 1 - val->producer;
+        size[r] = size[v];   /* an add's inputs and output have one shape */
+        if (start[r] < 0 || s0 < start[r])
+            start[r] = s0;
+        if (e0 > end[r])
+            end[r] = e0;
     }
+    for (int v = 1; v < V - 1; v++)
+        if (rep[v] == v && start[v] >= 0)
+            order[n++] = v;
     sort_by_start(n, order, start);
     m->n_grads = share_intervals(n, order, start, end, size, buf, busy, bsize);
     m->grads = calloc((size_t)(m->n_grads ? m->n_grads : 1), sizeof *m->grads);
@@ -707,8 +731,9 @@ static Status plan_buffers(Model *m) {
         m->grad_numel[b] = bsize[b];
         tensor_shape(&m->grads[b], 0, 0, 0, 0, DT_F32);
     }
-    for (int k = 0; k < n; k++)
-        m->values[order[k]].grad = buf[order[k]];
+    for (int v = 1; v < V - 1; v++)
+        if (start[rep[v]] >= 0)
+            m->values[v].grad = buf[rep[v]];
 done:
     free(consumers);
     free(needed);
@@ -717,6 +742,7 @@ done:
     free(order);
     free(buf);
     free(busy);
+    free(rep);
     free(size);
     free(bsize);
     return st;
