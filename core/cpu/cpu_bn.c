@@ -85,21 +85,45 @@ CPU_HOT static void k_sqdev(const float *x, long rows, const float mu[16], float
     CPU_V16_STORE(out, s0 + s1);
 }
 
-/* y: the fused relu's output, masking dy; NULL without one */
+/* y: the fused relu's output, masking dy; NULL without one. The two cases are separate loops
+ * so that neither carries the other's branch. */
 CPU_HOT static void k_dot(const float *dy, const float *y, const float *x, long rows,
                           const float mu[16], float sdy[16], float sdyx[16]) {
-    CpuV16 m = CPU_V16_LOAD(mu), a = {0}, b = {0};
-    for (long r = 0; r < rows; r++) {
-        CpuV16 g = CPU_V16_LOAD(dy + r * 16);
-        if (y) {
-            CpuV16 yv = CPU_V16_LOAD(y + r * 16);
-            g = V_MASK(g, yv);
+    CpuV16 m = CPU_V16_LOAD(mu), a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    long r = 0;
+    if (y) {
+        for (; r + 1 < rows; r += 2) {
+            CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), y0 = CPU_V16_LOAD(y + r * 16);
+            CpuV16 g1 = CPU_V16_LOAD(dy + r * 16 + 16), y1 = CPU_V16_LOAD(y + r * 16 + 16);
+            g0 = V_MASK(g0, y0);
+            g1 = V_MASK(g1, y1);
+            a0 += g0;
+            a1 += g1;
+            b0 += g0 * (CPU_V16_LOAD(x + r * 16) - m);
+            b1 += g1 * (CPU_V16_LOAD(x + r * 16 + 16) - m);
         }
-        a += g;
-        b += g * (CPU_V16_LOAD(x + r * 16) - m);
+        if (r < rows) {
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16), yv = CPU_V16_LOAD(y + r * 16);
+            g = V_MASK(g, yv);
+            a0 += g;
+            b0 += g * (CPU_V16_LOAD(x + r * 16) - m);
+        }
+    } else {
+        for (; r + 1 < rows; r += 2) {
+            CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), g1 = CPU_V16_LOAD(dy + r * 16 + 16);
+            a0 += g0;
+            a1 += g1;
+            b0 += g0 * (CPU_V16_LOAD(x + r * 16) - m);
+            b1 += g1 * (CPU_V16_LOAD(x + r * 16 + 16) - m);
+        }
+        if (r < rows) {
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+            a0 += g;
+            b0 += g * (CPU_V16_LOAD(x + r * 16) - m);
+        }
     }
-    CPU_V16_STORE(sdy, a);
-    CPU_V16_STORE(sdyx, b);
+    CPU_V16_STORE(sdy, a0 + a1);
+    CPU_V16_STORE(sdyx, b0 + b1);
 }
 
 /* y = (x - mu) * a + b (centering first keeps large means from cancelling), relu'd when
@@ -107,9 +131,14 @@ CPU_HOT static void k_dot(const float *dy, const float *y, const float *x, long 
 CPU_HOT static void k_affine(const float *x, float *y, long rows, const float mu[16],
                              const float a[16], const float b[16], int relu) {
     CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), vb = CPU_V16_LOAD(b);
-    for (long r = 0; r < rows; r++) {
-        CpuV16 v = (CPU_V16_LOAD(x + r * 16) - m) * va + vb;
-        CPU_V16_STORE(y + r * 16, relu ? V_RELU(v) : v);
+    if (relu) {
+        for (long r = 0; r < rows; r++) {
+            CpuV16 v = (CPU_V16_LOAD(x + r * 16) - m) * va + vb;
+            CPU_V16_STORE(y + r * 16, V_RELU(v));
+        }
+    } else {
+        for (long r = 0; r < rows; r++)
+            CPU_V16_STORE(y + r * 16, (CPU_V16_LOAD(x + r * 16) - m) * va + vb);
     }
 }
 
@@ -119,13 +148,17 @@ CPU_HOT static void k_bwd(const float *dy, const float *y, const float *x, float
                           const float c0[16]) {
     CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), v1 = CPU_V16_LOAD(c1);
     CpuV16 v0 = CPU_V16_LOAD(c0);
-    for (long r = 0; r < rows; r++) {
-        CpuV16 g = CPU_V16_LOAD(dy + r * 16);
-        if (y) {
-            CpuV16 yv = CPU_V16_LOAD(y + r * 16);
+    if (y) {
+        for (long r = 0; r < rows; r++) {
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16), yv = CPU_V16_LOAD(y + r * 16);
             g = V_MASK(g, yv);
+            CPU_V16_STORE(dx + r * 16, g * va + (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
         }
-        CPU_V16_STORE(dx + r * 16, g * va + (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
+    } else {
+        for (long r = 0; r < rows; r++) {
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+            CPU_V16_STORE(dx + r * 16, g * va + (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
+        }
     }
 }
 
