@@ -341,15 +341,16 @@ static Status step_finish(CpuCtx *ctx, ConvStep *s, int dir, dnnl_primitive_desc
                                 : reorder_new(ctx, &g->w_user, w_md, &s->w_reorder);
         if (st != ST_OK) goto done;
     }
-    for (int side = 0; side < 2 && s->bf16; side++) {
-        /* the activations this direction reads: x (forward, weights), dy (data, weights) */
+    for (int side = 0; side < 2; side++) {
+        /* the activations this direction reads: x (forward, weights), dy (data, weights), when
+         * the primitive wants them in another type (bf16) or format (OPEN_ALL) */
         int reads = side == 0 ? dir != CONV_BWD_DATA : dir != CONV_FWD;
-        if (!reads) continue;
-        const dnnl_memory_desc_t *lo_md = side ? out_md : in_md;
+        const dnnl_memory_desc_t *want_md = side ? out_md : in_md;
         const dnnl_memory_desc_t *f32_md = side ? &g->out_f32 : &g->in_f32;
-        s->cvt_bytes[side] = dnnl_memory_desc_get_size(lo_md);
+        if (!reads || dnnl_memory_desc_equal(want_md, f32_md)) continue;
+        s->cvt_bytes[side] = dnnl_memory_desc_get_size(want_md);
         if ((st = mem_new(ctx, f32_md, &s->m_f32[side])) != ST_OK) goto done;
-        if ((st = reorder_new(ctx, f32_md, lo_md, &s->cvt[side])) != ST_OK) goto done;
+        if ((st = reorder_new(ctx, f32_md, want_md, &s->cvt[side])) != ST_OK) goto done;
     }
     if (q->writes_in >= 0) {
         const dnnl_memory_desc_t *got = q->writes_in ? in_md : out_md;
@@ -368,14 +369,20 @@ done:
     return st;
 }
 
-/* A primitive descriptor for direction `dir` with algorithm `alg`; `open_output` leaves the
- * written activation's format to oneDNN. Returns oneDNN's status: callers try alternatives. */
+/* How much of the activations' format a primitive descriptor leaves to oneDNN: none (our
+ * layouts), the written activation (staged back by a reorder), or all of them (the read ones
+ * reordered in first, like bf16 copies). */
+enum { OPEN_NONE = 0, OPEN_OUTPUT, OPEN_ALL };
+
+/* A primitive descriptor for direction `dir` with algorithm `alg` and formats left open per
+ * `open` (OPEN_*). Returns oneDNN's status: callers try alternatives. */
 static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const ConvGeom *g,
-                             dnnl_alg_kind_t alg, int open_output, dnnl_primitive_attr_t attr,
+                             dnnl_alg_kind_t alg, int open, dnnl_primitive_attr_t attr,
                              dnnl_primitive_desc_t *pd) {
-    const dnnl_memory_desc_t *in = &g->in, *out = &g->out;
-    if (open_output && dir == CONV_FWD) out = &g->out_any;
-    if (open_output && dir == CONV_BWD_DATA) in = &g->in_any;
+    int open_in = open == OPEN_ALL || (open == OPEN_OUTPUT && dir == CONV_BWD_DATA);
+    int open_out = open == OPEN_ALL || (open == OPEN_OUTPUT && dir == CONV_FWD);
+    const dnnl_memory_desc_t *in = open_in ? &g->in_any : &g->in;
+    const dnnl_memory_desc_t *out = open_out ? &g->out_any : &g->out;
     const dnnl_memory_desc_t *bias = d->has_bias && dir != CONV_BWD_DATA ? &g->bias : NULL;
     dnnl_convolution_desc_t fd, cd;
     dnnl_engine_t eng = dnnl_engine_of(ctx);
@@ -385,9 +392,10 @@ static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const Conv
                                                 bias, out, g->strides, g->pad_l, g->pad_r);
         return ds != dnnl_success ? ds : dnnl_primitive_desc_create(pd, &fd, attr, eng, NULL);
     }
-    const dnnl_memory_desc_t *hint_in = open_output ? &g->in_any : &g->hint_in;
+    const dnnl_memory_desc_t *hint_in = open_in ? &g->in_any : &g->hint_in;
+    const dnnl_memory_desc_t *hint_out = open_out ? &g->out_any : &g->hint_out;
     ds = dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, hint_in, &g->hint_w,
-                                            bias, &g->hint_out, g->strides, g->pad_l, g->pad_r);
+                                            bias, hint_out, g->strides, g->pad_l, g->pad_r);
     if (ds != dnnl_success) return ds;
     dnnl_primitive_desc_t hint = NULL;
     ds = dnnl_primitive_desc_create(&hint, &fd, NULL, eng, NULL);
@@ -403,11 +411,30 @@ static dnnl_status_t make_pd(CpuCtx *ctx, const ConvDesc *d, int dir, const Conv
     return ds;
 }
 
-static int is_reference_impl(dnnl_primitive_desc_t pd) {
+static const char *impl_of(dnnl_primitive_desc_t pd) {
     const char *impl = NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
-        return 1;
-    return strncmp(impl, "ref", 3) == 0;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
+        return NULL;
+    return impl;
+}
+
+static int is_reference_impl(dnnl_primitive_desc_t pd) {
+    const char *impl = impl_of(pd);
+    return !impl || strncmp(impl, "ref", 3) == 0;
+}
+
+/* oneDNN's own convolution kernels ("jit:avx2", "jit_wino..."), not a GEMM or reference loop */
+static int is_direct_jit(dnnl_primitive_desc_t pd) {
+    const char *impl = impl_of(pd);
+    return impl && strncmp(impl, "jit", 3) == 0;
+}
+
+/* Without AVX-512 our activations are NCHW (cpu_conv_blocked), which oneDNN's AVX2 kernels do
+ * not read: they want nChw8c, and on NCHW oneDNN falls back to im2col + GEMM. There a primitive
+ * with every format left open, its inputs reordered in and its output reordered back, is
+ * faster than the GEMM path (`DNNL_MAX_CPU_ISA=AVX2 bench_ops --only step`, BENCHMARKS.md). */
+static int open_all_first(void) {
+    return !cpu_conv_blocked() && isa_has(dnnl_get_effective_cpu_isa(), dnnl_cpu_isa_avx2);
 }
 
 /* Build the step with algorithm `alg`: our layouts first, then with the output format open
@@ -423,10 +450,21 @@ static Status step_build(CpuCtx *ctx, const ConvDesc *d, int dir, ConvStep *s, c
     CPU_DNNL(dnnl_primitive_attr_create(&attr));
     dnnl_status_t ds = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     dnnl_primitive_desc_t best = NULL;
-    for (int open = 0; open < 2 && ds == dnnl_success; open++) {
-        if (open && (dir == CONV_BWD_WEIGHTS || bf16)) continue;
+    /* OPEN_ALL first where our layouts only get oneDNN's GEMM-based kernels (see
+     * open_all_first) */
+    static const int order_plain[] = {OPEN_NONE, OPEN_OUTPUT};
+    static const int order_open[] = {OPEN_ALL, OPEN_NONE, OPEN_OUTPUT};
+    int n_try = open_all_first() && !bf16 ? 3 : 2;
+    const int *order = n_try == 3 ? order_open : order_plain;
+    for (int k = 0; k < n_try && ds == dnnl_success; k++) {
+        int open = order[k];
+        if (open == OPEN_OUTPUT && (dir == CONV_BWD_WEIGHTS || bf16)) continue;
         dnnl_primitive_desc_t pd = NULL;
         if (make_pd(ctx, d, dir, &g, alg, open, attr, &pd) != dnnl_success) continue;
+        if (open == OPEN_ALL && !is_direct_jit(pd)) {   /* nothing better than our layouts */
+            dnnl_primitive_desc_destroy(pd);
+            continue;
+        }
         if (!best) {
             best = pd;
         } else if (is_reference_impl(best) && !is_reference_impl(pd)) {
