@@ -19,7 +19,9 @@
  * format change they get anyway, and writes fp32: activations, input gradients and weight
  * gradients stay fp32 tensors, so no other op knows. Copies are made per call rather than
  * kept from the forward pass: a copy is one read of the activation and a half-size write, small
- * next to the convolution it feeds, and nothing can go stale. bf16_wanted says which steps. */
+ * next to the convolution it feeds, and nothing can go stale. bf16_wanted says which steps.
+ * The same copies carry the inputs of AVX2 primitives into the nChw8c format those kernels
+ * want (open_all_first). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,8 +149,9 @@ typedef struct ConvStep {
     dnnl_primitive_t stage_reorder;
     dnnl_memory_t m_user_act;
     void *stage_buf;
-    /* bf16 steps: fp32 -> bf16 copies of the activations they read (x side, y side), made
-     * into scratch slots A and B. The primitive's m_data_in / m_data_out then point there. */
+    /* Copies of the activations a step reads (x side, y side) in the type or format its
+     * primitive wants (bf16; nChw8c on AVX2), made into scratch slots A and B; the primitive's
+     * m_data_in / m_data_out then point there. */
     dnnl_primitive_t cvt[2];
     dnnl_memory_t m_f32[2];
     size_t cvt_bytes[2];
@@ -438,7 +441,7 @@ static int open_all_first(void) {
 }
 
 /* Build the step with algorithm `alg`: our layouts first, then with the output format open
- * (staged). The first implementation that is not oneDNN's slow reference loop wins; with
+ * (staged); on AVX2 every format open first (open_all_first). The first implementation that is not oneDNN's slow reference loop wins; with
  * `allow_ref` a reference implementation is taken when nothing else exists. *built says
  * whether a primitive was made. */
 static Status step_build(CpuCtx *ctx, const ConvDesc *d, int dir, ConvStep *s, const int key[5],
