@@ -45,20 +45,27 @@ static uint8_t orig_px(const Dataset *d, int i, int c, int y, int x) {
     return d->images[(size_t)i * DATASET_PIXELS + (size_t)c * 1024 + y * 32 + x];
 }
 
-static void test_capture_batch(void) {
-    Dataset d;
-    make_dataset(&d, 40);
+/* Training batches of 16 from d: flips and one 8-pixel cutout hole, crops of `crop_pad`. */
+static LoaderOptions batch_options(const Dataset *d, int crop_pad) {
     LoaderOptions o = {0};
-    o.data = &d;
+    o.data = d;
     o.batch_size = 16;
     o.train = 1;
     o.seed = 5;
-    o.augment.crop_pad = 0;   /* no shift: the augmented image is the original, maybe mirrored */
+    o.augment.crop_pad = crop_pad;
     o.augment.flip = 1;
     o.augment.cutout_holes = 1;
     o.augment.cutout_size = 8;
     memcpy(o.mean, MEAN, sizeof o.mean);
     memcpy(o.std, STD, sizeof o.std);
+    return o;
+}
+
+static void test_capture_batch(void) {
+    Dataset d;
+    make_dataset(&d, 40);
+    /* no crop shift: the augmented image is the original, maybe mirrored */
+    LoaderOptions o = batch_options(&d, 0);
     Loader *l;
     CHECK_OK(loader_create(&o, &l));
     const Batch *b;
@@ -119,18 +126,8 @@ static void test_capture_batch(void) {
 static void test_capture_device_batch(void) {
     Dataset d;
     make_dataset(&d, 40);
-    LoaderOptions o = {0};
-    o.data = &d;
-    o.batch_size = 16;
-    o.train = 1;
-    o.seed = 5;
-    o.augment.crop_pad = 4;
+    LoaderOptions o = batch_options(&d, 4);
     o.augment.pad_mode = PAD_REFLECT;
-    o.augment.flip = 1;
-    o.augment.cutout_holes = 1;
-    o.augment.cutout_size = 8;
-    memcpy(o.mean, MEAN, sizeof o.mean);
-    memcpy(o.std, STD, sizeof o.std);
     LoaderOptions od = o;
     od.skip_pixels = 1;
     Loader *lh, *ld;
