@@ -236,8 +236,8 @@ int cmd_bench(int argc, char **argv) {
             if (st == ST_OK)
                 st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, 1);
             if (st != ST_OK) break;
-            snprintf(cost, sizeof cost, " nondeterministic_img_per_s=%.2f deterministic_cost_pct=%.1f",
-                     med2, med2 > 0 ? 100.0 * (med2 - med) / med2 : 0.0);
+            snprintf(cost, sizeof cost,
+                     " nondeterministic_img_per_s=%.2f deterministic_cost_pct=%.1f", med2, med2 > 0 ? 100.0 * (med2 - med) / med2 : 0.0);
         }
         printf("mode=%s model=%s batch=%ld threads=%ld img_per_s=%.2f min=%.2f max=%.2f "
                "ms_per_iter=%.1f eff_gflops=%.1f params=%lld macs_per_img=%lld side=%d "

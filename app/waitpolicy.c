@@ -10,7 +10,8 @@
  * gaps between consecutive regions of one step without holding a core when the step waits
  * for something else. Measured with `shortcut train` on resnet20 (docs/BENCHMARKS.md, "OpenMP
  * wait policy"): +15% on an idle machine against PASSIVE, -8% with a busy process or a second
- * training beside it, where the default spin lost 28-45%.
+ * training beside it, where the default spin lost 28% (busy process) and far more (a second
+ * training did not finish its 60 steps in minutes).
  *
  * libgomp reads these variables once, when it is loaded — before main() — so the only way to
  * set them for our own process is to re-execute ourselves once with them set. A user who sets

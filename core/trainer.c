@@ -246,7 +246,8 @@ void trainer_destroy(Trainer *t) {
         const BackendOps *o = t->backend.ops;
         Tensor *bufs[] = {&t->x,    &t->labels, &t->loss,        &t->pred,
                           &t->prob, &t->dlogits, &t->train_pixels};
-        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) o->tensor_free(t->backend.ctx, bufs[i]);
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+            o->tensor_free(t->backend.ctx, bufs[i]);
         if (t->model) {
             for (int i = 0; i < model_param_count(t->model); i++)
                 o->tensor_free(t->backend.ctx, &model_param(t->model, i)->momentum);

@@ -249,7 +249,8 @@ static void test_conv_fast_path(void) {
         conv_case(s, cpu_preferred_layout(&probe), cpu_preferred_layout(&probe_out), &d, TOL_SUM);
         for (int dir = 0; dir < 3; dir++) {
             const char *impl = cpu_conv_impl(&d, dir);
-            int fast = impl[0] && (dnnl ? strncmp(impl, "jit", 3) == 0 : strncmp(impl, "ref", 3) != 0);
+            int fast = impl[0] && (dnnl ? strncmp(impl, "jit", 3) == 0
+                                        : strncmp(impl, "ref", 3) != 0);
             if (!fast)
                 fprintf(stderr, "conv %d->%d k%d s%d direction %d: slow implementation %s\n",
                         s->cin, s->cout, s->k, s->stride, dir, impl);
@@ -318,7 +319,8 @@ static void test_conv_bf16(void) {
             snprintf(msg, sizeof msg, "bf16 rule %d, conv %d->%d k%d: %s / %s / %s", rule,
                      s->cin, s->cout, s->k, cpu_conv_impl(&d, 0), cpu_conv_impl(&d, 1),
                      cpu_conv_impl(&d, 2));
-            int ok = ran_bf16(&d, 0) && ran_bf16(&d, 1) && ran_bf16(&d, 2) == (rule == CPU_BF16_ALL);
+            int ok = ran_bf16(&d, 0) && ran_bf16(&d, 1) &&
+                     ran_bf16(&d, 2) == (rule == CPU_BF16_ALL);
             if (!ok) fprintf(stderr, "unexpected kernels: %s\n", msg);
             CHECK(ok);
             C.ops->plan_free(C.ctx, d.plan);

@@ -550,8 +550,10 @@ static float *step_results(const ModelConfig *mc, Backend *b, size_t *count, int
     for (int i = 0; i < N * 3 * 32 * 32; i++) img[i] = rng_uniform(4, 1, (uint64_t)i) * 4 - 2;
     for (int i = 0; i < N; i++) lab[i] = i % K;
     Tensor x = tensor_on(b, N, 3, 32, 32, DT_F32, img), y = tensor_on(b, N, 1, 1, 1, DT_I32, lab);
-    Tensor loss = tensor_on(b, N, 1, 1, 1, DT_F32, NULL), pred = tensor_on(b, N, 1, 1, 1, DT_I32, NULL);
-    Tensor prob = tensor_on(b, N, 1, 1, 1, DT_F32, NULL), dz = tensor_on(b, N, K, 1, 1, DT_F32, NULL);
+    Tensor loss = tensor_on(b, N, 1, 1, 1, DT_F32, NULL);
+    Tensor pred = tensor_on(b, N, 1, 1, 1, DT_I32, NULL);
+    Tensor prob = tensor_on(b, N, 1, 1, 1, DT_F32, NULL);
+    Tensor dz = tensor_on(b, N, K, 1, 1, DT_F32, NULL);
     size_t total = 2 * (size_t)N * K;
     for (int i = 0; i < model_param_count(m); i++)
         total += 2 * tensor_numel(&model_param(m, i)->value);

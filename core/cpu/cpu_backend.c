@@ -135,8 +135,8 @@ static void cpu_model_name(char *out, size_t cap) {
 
 /* train.precision on the CPU. bf16 needs AVX512-BF16 or AMX; with only AVX512-BF16 it is
  * used where it beats fp32 (cpu_internal.h), and `auto` stays fp32 there: measured on resnet20
- * the gain (10-15%) is small next to the rounding it adds. With AMX `auto` means bf16. fp16 training is
- * the CUDA backend's. Kernels here are deterministic for a fixed thread count, so
+ * the gain (10-15%) is small next to the rounding it adds. With AMX `auto` means bf16. fp16
+ * training is the CUDA backend's. Kernels here are deterministic for a fixed thread count, so
  * `deterministic` changes nothing. */
 static Status cpu_set_precision(void *vctx, int precision, int deterministic) {
     CpuCtx *ctx = vctx;

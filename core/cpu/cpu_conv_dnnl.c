@@ -441,9 +441,9 @@ static int open_all_first(void) {
 }
 
 /* Build the step with algorithm `alg`: our layouts first, then with the output format open
- * (staged); on AVX2 every format open first (open_all_first). The first implementation that is not oneDNN's slow reference loop wins; with
- * `allow_ref` a reference implementation is taken when nothing else exists. *built says
- * whether a primitive was made. */
+ * (staged); on AVX2 every format open first (open_all_first). The first implementation that
+ * is not oneDNN's slow reference loop wins; with `allow_ref` a reference implementation is
+ * taken when nothing else exists. *built says whether a primitive was made. */
 static Status step_build(CpuCtx *ctx, const ConvDesc *d, int dir, ConvStep *s, const int key[5],
                          dnnl_alg_kind_t alg, int bf16, int allow_ref, int *built) {
     *built = 0;
