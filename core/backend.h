@@ -134,6 +134,31 @@ typedef struct BackendOps {
                                       const Tensor *save_mean, const Tensor *save_invstd,
                                       Tensor *dx, Tensor *dgamma, Tensor *dbeta);
 
+    /* ---- optional fusion: a post-activation residual block's tail, y = relu(batchnorm(x) + r)
+     * (NULL: the model runs batchnorm, add and relu one by one) ----
+     * forward: arguments as the batchnorm ops above plus r, the add's other input (same shape
+     * as x). backward: y is that output, dy the gradient at it and dy2 NULL or a second
+     * gradient at y that is added to dy first (the output's other consumer; it saves the model
+     * an accumulate pass). Writes dr = (dy + dy2) where y > 0, else 0 (the gradient at r and at
+     * the batchnorm's output), then the batchnorm's dx, dgamma and dbeta for it. dr and dx
+     * may each alias dy or dy2 (the model's buffer plan relies on it), not each other. Results
+     * equal the three ops (and an accumulate, relu_backward and batchnorm_backward) within the
+     * batchnorm tolerance. */
+    Status (*batchnorm_add_relu_forward_train)(void *ctx, const Tensor *x, const Tensor *r,
+                                               const Tensor *gamma, const Tensor *beta,
+                                               Tensor *running_mean, Tensor *running_var,
+                                               float momentum, float eps, Tensor *y,
+                                               Tensor *save_mean, Tensor *save_invstd);
+    Status (*batchnorm_add_relu_forward_infer)(void *ctx, const Tensor *x, const Tensor *r,
+                                               const Tensor *gamma, const Tensor *beta,
+                                               const Tensor *running_mean,
+                                               const Tensor *running_var, float eps, Tensor *y);
+    Status (*batchnorm_add_relu_backward)(void *ctx, const Tensor *x, const Tensor *y,
+                                          const Tensor *dy, const Tensor *dy2,
+                                          const Tensor *gamma, const Tensor *save_mean,
+                                          const Tensor *save_invstd, Tensor *dx, Tensor *dr,
+                                          Tensor *dgamma, Tensor *dbeta);
+
     /* ---- elementwise ---- (y may alias x; dx may alias dy) */
     Status (*relu_forward)(void *ctx, const Tensor *x, Tensor *y);
     /* dx = dy where y > 0, else 0 (uses the forward OUTPUT, so relu can run in place). */

@@ -63,12 +63,15 @@ static Status ensure_forward_buffers(Model *m, int n, int train) {
     return ST_OK;
 }
 
-/* The value a layer writes: a batchnorm fused with its relu writes the relu's output. */
-static int written_value(const Layer *l) { return l->fuse_relu ? l[1].out : l->out; }
+/* The value a layer writes: a batchnorm fused with its relu (or with an add and a relu)
+ * writes the relu's output. */
+static int written_value(const Layer *l) {
+    return l->fuse_relu ? l[1].out : l->fuse_add_relu ? l[2].out : l->out;
+}
 
 static Status layer_forward(Model *m, Layer *l, int train, uint64_t dropout_seed) {
     if (l->fused)
-        return ST_OK;   /* the batchnorm before it wrote its output */
+        return ST_OK;   /* the batchnorm it is fused into wrote its output */
     const BackendOps *o = m->b->ops;
     void *ctx = m->b->ctx;
     const Tensor *x = act(m, l->in);
@@ -80,6 +83,15 @@ static Status layer_forward(Model *m, Layer *l, int train, uint64_t dropout_seed
     case LK_CONV:
         return o->conv2d_forward(ctx, &l->conv, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]), y);
     case LK_BN:
+        if (l->fuse_add_relu && train)
+            return o->batchnorm_add_relu_forward_train(
+                ctx, x, act(m, l->residual), pvalue(m, l->p[0]), pvalue(m, l->p[1]),
+                pvalue(m, l->p[2]), pvalue(m, l->p[3]), BN_MOMENTUM, BN_EPS, y, &l->save_mean,
+                &l->save_invstd);
+        if (l->fuse_add_relu)
+            return o->batchnorm_add_relu_forward_infer(
+                ctx, x, act(m, l->residual), pvalue(m, l->p[0]), pvalue(m, l->p[1]),
+                pvalue(m, l->p[2]), pvalue(m, l->p[3]), BN_EPS, y);
         if (train)
             return (l->fuse_relu ? o->batchnorm_relu_forward_train : o->batchnorm_forward_train)(
                 ctx, x, pvalue(m, l->p[0]), pvalue(m, l->p[1]), pvalue(m, l->p[2]),
@@ -218,7 +230,14 @@ static Status layer_backward(Model *m, Layer *l, const Tensor *dy) {
         break;
     case LK_BN:
         TRY(must_write(m, l->in, &dx));
-        if (l->fuse_relu)   /* dy is the gradient at the relu's output y */
+        if (l->fuse_add_relu) {   /* dy is the gradient at the relu's output y */
+            Tensor *dr;
+            TRY(grad_of(m, l->residual, &dr));
+            TRY(o->batchnorm_add_relu_backward(ctx, x, y, dy, l->dy2_scratch ? &m->scratch : NULL,
+                                               pvalue(m, l->p[0]), &l->save_mean,
+                                               &l->save_invstd, dx, dr, pgrad(m, l->p[0]),
+                                               pgrad(m, l->p[1])));
+        } else if (l->fuse_relu)   /* dy is the gradient at the relu's output y */
             TRY(o->batchnorm_relu_backward(ctx, x, y, dy, pvalue(m, l->p[0]), &l->save_mean,
                                            &l->save_invstd, dx, pgrad(m, l->p[0]),
                                            pgrad(m, l->p[1])));
@@ -253,7 +272,7 @@ static Status layer_backward(Model *m, Layer *l, const Tensor *dy) {
     case LK_ADD:
         break;
     }
-    if (sum)
+    if (sum && !l->defer_sum)   /* deferred: the fused op that runs next adds it (dy2) */
         TRY(o->accumulate(ctx, sum, dx));
     return ST_OK;
 }
@@ -282,7 +301,7 @@ Status model_backward(Model *m, const Tensor *dlogits) {
     for (int i = m->n_layers - 1; i >= 0; i--) {
         Layer *l = &m->layers[i];
         if (l->fused)
-            continue;   /* the batchnorm before it runs its backward */
+            continue;   /* the batchnorm it is fused into runs its backward */
         const Tensor *dy;
         if (written_value(l) == m->n_values - 1) {
             dy = dlogits;

@@ -589,6 +589,15 @@ static void sort_by_start(int n, int *order, const int *start) {
     }
 }
 
+/* The layer whose op runs layer li: li itself, or the batchnorm a fused relu or add is part
+ * of. Its forward writes, and its backward reads, the gradients and outputs of the whole
+ * fused group. */
+static int runs_in(const Model *m, int li) {
+    while (li > 0 && m->layers[li].fused)
+        li--;
+    return li;
+}
+
 static Status plan_buffers(Model *m) {
     const int L = m->n_layers, V = m->n_values;
     int *consumers = calloc((size_t)V, sizeof(int));
@@ -636,12 +645,44 @@ static Status plan_buffers(Model *m) {
             consumers[l->out] == 1)
             l->fuse_relu = next->fused = 1;
     }
+    /* A post-activation residual block's tail, batchnorm -> add -> relu, runs as one fused op
+     * the same way: the batchnorm's output feeds only the add and the add's only the relu,
+     * whose output (kept for its backward anyway) the fused backward reads. The add must be
+     * the last consumer of its other input r, so that the fused backward writes r's gradient
+     * rather than adding into it, and r must not be the image. */
+    int can_fuse_add = o->batchnorm_add_relu_forward_train &&
+                       o->batchnorm_add_relu_forward_infer && o->batchnorm_add_relu_backward;
+    for (int i = 0; i + 2 < L && can_fuse_add; i++) {
+        Layer *l = &m->layers[i], *add = &m->layers[i + 1], *relu = &m->layers[i + 2];
+        if (l->kind != LK_BN || l->fuse_relu || add->kind != LK_ADD || relu->kind != LK_RELU ||
+            relu->in != add->out || consumers[l->out] != 1 || consumers[add->out] != 1 ||
+            (add->in != l->out && add->in2 != l->out))
+            continue;
+        int r = add->in == l->out ? add->in2 : add->in;
+        if (r <= 0 || r == l->out || m->values[r].last_consumer != i + 1)
+            continue;
+        l->fuse_add_relu = 1;
+        l->residual = r;
+        add->fused = relu->fused = 1;
+    }
     /* In backward order the last consumer runs first and writes the gradient; every earlier
      * consumer adds to it. */
     for (int i = 0; i < L; i++) {
         Layer *l = &m->layers[i];
         l->accum = m->values[l->in].last_consumer != i;
         l->accum2 = l->in2 >= 0 && m->values[l->in2].last_consumer != i;
+    }
+    /* The fused tail's output usually has a second consumer right after it (the next block's
+     * first convolution), which adds its part of the gradient through the scratch buffer. That
+     * consumer runs last in backward, immediately before the fused op, so its part can wait in
+     * the scratch buffer and be added inside the fused op (dy2) instead of by an accumulate
+     * pass over the tensor. The fused op must not write the scratch buffer itself: its input's
+     * gradient goes straight to the input's own buffer. */
+    for (int i = 0; i + 3 < L; i++) {
+        Layer *l = &m->layers[i], *next = &m->layers[i + 3];
+        if (l->fuse_add_relu && next->kind != LK_ADD && next->in == m->layers[i + 2].out &&
+            next->accum && !l->accum && l->in > 0)
+            l->dy2_scratch = next->defer_sum = 1;
     }
 
     /* Activations. A ReLU runs in place when it is its input's only consumer and nobody's
@@ -659,7 +700,7 @@ static Status plan_buffers(Model *m) {
             end[p->in] = L;
             continue;
         }
-        start[v] = val->producer;
+        start[v] = runs_in(m, val->producer);   /* a fused op writes it earlier */
         end[v] = needed[v] ? L : val->last_consumer;
         size[v] = (long long)val->c * val->h * val->w;
         order[n++] = v;
@@ -682,7 +723,9 @@ static Status plan_buffers(Model *m) {
     }
 
     /* Gradients: in backward time t = L-1-layer, grad(v) is live from its last consumer's step
-     * to its producer's step. The input's gradient has its own tensor and the logits' comes
+     * to its producer's step. For a fused group that is earlier than the batchnorm's step,
+     * which reads it: only the fused op's own outputs can take the buffer in between, which
+     * the fused ops allow (each element is read before it is written, backend.h). The input's gradient has its own tensor and the logits' comes
      * from the caller. An add hands its gradient on unchanged, so an input whose only consumer
      * is the add shares the add output's gradient buffer (`rep`: the value whose buffer it
      * uses; layers from the last, so chains of adds resolve) and model.c skips the copy; the

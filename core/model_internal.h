@@ -41,7 +41,16 @@ typedef struct Layer {
     int stride;               /* LK_PAD */
     int fuse_relu;            /* LK_BN: the next layer is its only consumer, a relu, and both
                                * run as one fused op (BackendOps.batchnorm_relu_*) */
-    int fused;                /* LK_RELU: runs inside the batchnorm before it */
+    int fuse_add_relu;        /* LK_BN: the add and relu after it run inside it, one fused op
+                               * (BackendOps.batchnorm_add_relu_*): the batchnorm's output
+                               * feeds only the add, the add's only the relu */
+    int residual;             /* LK_BN with fuse_add_relu: the add's other input (value) */
+    int dy2_scratch;          /* LK_BN with fuse_add_relu: the last part of the gradient at the
+                               * relu's output waits in Model.scratch (see defer_sum) */
+    int defer_sum;            /* the input's gradient part this layer computes is left in
+                               * Model.scratch for the fused op that runs next in backward and
+                               * produced that input, instead of accumulated */
+    int fused;                /* LK_RELU, LK_ADD: run inside the batchnorm before them */
     int stage, block;         /* -1 for the stem, -2 for the head; block -1 outside blocks */
     Tensor save_mean, save_invstd;   /* BN, (1, C, 1, 1) */
     Tensor mask;                     /* dropout, U8, shape of the input */

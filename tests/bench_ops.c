@@ -537,12 +537,13 @@ static void bench_ops(Backend *b, int batch, int reps) {
 
 /* ---- whole training step, with a timing shim ----------------------------------------------- */
 
-enum { K_CONV_F, K_CONV_BD, K_CONV_BW, K_BN_F, K_BN_B, K_BNR_F, K_BNR_B, K_RELU_F, K_RELU_B,
-       K_ADD, K_ACC, K_COPY, K_POOL_F, K_POOL_B, K_LINEAR, K_XENT, K_SGD, K_KINDS };
+enum { K_CONV_F, K_CONV_BD, K_CONV_BW, K_BN_F, K_BN_B, K_BNR_F, K_BNR_B, K_BNAR_F, K_BNAR_B,
+       K_RELU_F, K_RELU_B, K_ADD, K_ACC, K_COPY, K_POOL_F, K_POOL_B, K_LINEAR, K_XENT, K_SGD,
+       K_KINDS };
 static const char *KIND_NAMES[K_KINDS] = {
     "conv_fwd", "conv_bwd_data", "conv_bwd_weights", "bn_fwd", "bn_bwd", "bn_relu_fwd",
-    "bn_relu_bwd", "relu_fwd", "relu_bwd", "add", "accumulate", "copy", "pool_fwd", "pool_bwd",
-    "linear", "softmax_xent", "sgd"};
+    "bn_relu_bwd", "bn_add_relu_fwd", "bn_add_relu_bwd", "relu_fwd", "relu_bwd", "add",
+    "accumulate", "copy", "pool_fwd", "pool_bwd", "linear", "softmax_xent", "sgd"};
 static double g_kind_s[K_KINDS];
 static const BackendOps *g_inner;
 
@@ -574,6 +575,18 @@ static Status sh_bnr_b(void *c, const Tensor *x, const Tensor *y, const Tensor *
                        const Tensor *g, const Tensor *sm, const Tensor *si, Tensor *dx,
                        Tensor *dg, Tensor *db) {
     TIMED(K_BNR_B, g_inner->batchnorm_relu_backward(c, x, y, dy, g, sm, si, dx, dg, db));
+}
+static Status sh_bnar_f(void *c, const Tensor *x, const Tensor *r, const Tensor *g,
+                        const Tensor *b, Tensor *rm, Tensor *rv, float mom, float eps, Tensor *y,
+                        Tensor *sm, Tensor *si) {
+    TIMED(K_BNAR_F,
+          g_inner->batchnorm_add_relu_forward_train(c, x, r, g, b, rm, rv, mom, eps, y, sm, si));
+}
+static Status sh_bnar_b(void *c, const Tensor *x, const Tensor *y, const Tensor *dy,
+                        const Tensor *dy2, const Tensor *g, const Tensor *sm, const Tensor *si,
+                        Tensor *dx, Tensor *dr, Tensor *dg, Tensor *db) {
+    TIMED(K_BNAR_B,
+          g_inner->batchnorm_add_relu_backward(c, x, y, dy, dy2, g, sm, si, dx, dr, dg, db));
 }
 static Status sh_relu_f(void *c, const Tensor *x, Tensor *y) {
     TIMED(K_RELU_F, g_inner->relu_forward(c, x, y));
@@ -613,7 +626,8 @@ static Status sh_sgd(void *c, int n, Tensor *const *p, Tensor *const *g, Tensor 
     TIMED(K_SGD, g_inner->sgd_update(c, n, p, g, m, sp));
 }
 
-/* unfused: without the fused batchnorm + relu ops, so the model runs the layers one by one */
+/* unfused: without the fused ops (batchnorm + relu, batchnorm + add + relu), so the model
+ * runs the layers one by one */
 static BackendOps shim_ops(const BackendOps *inner, int unfused) {
     g_inner = inner;
     BackendOps o = *inner;
@@ -624,6 +638,14 @@ static BackendOps shim_ops(const BackendOps *inner, int unfused) {
     } else {
         o.batchnorm_relu_forward_train = sh_bnr_f;
         o.batchnorm_relu_backward = sh_bnr_b;
+    }
+    if (unfused || !inner->batchnorm_add_relu_forward_train) {
+        o.batchnorm_add_relu_forward_train = NULL;
+        o.batchnorm_add_relu_forward_infer = NULL;
+        o.batchnorm_add_relu_backward = NULL;
+    } else {
+        o.batchnorm_add_relu_forward_train = sh_bnar_f;
+        o.batchnorm_add_relu_backward = sh_bnar_b;
     }
     o.conv2d_forward = sh_conv_f;
     o.conv2d_backward_data = sh_conv_bd;

@@ -398,6 +398,56 @@ static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy, i
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
 }
 
+/* The fused residual tail y = relu(batchnorm(x) + r) against the reference's three ops, with
+ * r and the gradients in either layout, with and without a second gradient dy2, and with dx
+ * written over dy and dr over dy2 (the aliasing the model's buffer plan uses). */
+static void bn_tail_case(int n, int c, int h, int w, int lx, int lr, int with_dy2, int alias) {
+    char what[160], msg[256];
+    snprintf(what, sizeof what, "batchnorm+add+relu (%d,%d,%d,%d) x:%s r,dy:%s%s%s", n, c, h, w,
+             lname(lx), lname(lr), with_dy2 ? " +dy2" : "", alias ? " aliased" : "");
+    const BackendOps *ro = R.ops, *co = C.ops;
+    Pair x = pair_rand(n, c, h, w, -2, 3, lx), r = pair_rand(n, c, h, w, -1, 1, lr);
+    Pair g = pair_rand(1, c, 1, 1, 0.5f, 1.5f, CPU_LAYOUT_NCHW);
+    Pair be = pair_rand(1, c, 1, 1, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
+    Pair rm = pair_rand(1, c, 1, 1, -0.1f, 0.1f, CPU_LAYOUT_NCHW);
+    Pair rv = pair_rand(1, c, 1, 1, 0.9f, 1.1f, CPU_LAYOUT_NCHW);
+    Pair y = pair_new(n, c, h, w, DT_F32), sm = pair_new(1, c, 1, 1, DT_F32);
+    Pair si = pair_new(1, c, 1, 1, DT_F32), yi = pair_new(n, c, h, w, DT_F32);
+    CHECK_OK(ro->batchnorm_add_relu_forward_train(R.ctx, &x.r, &r.r, &g.r, &be.r, &rm.r, &rv.r,
+                                                  0.1f, 1e-5f, &y.r, &sm.r, &si.r));
+    CHECK_OK(co->batchnorm_add_relu_forward_train(C.ctx, &x.c, &r.c, &g.c, &be.c, &rm.c, &rv.c,
+                                                  0.1f, 1e-5f, &y.c, &sm.c, &si.c));
+    snprintf(msg, sizeof msg, "%s train y", what);
+    COMPARE(msg, &y, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s running_var", what);
+    COMPARE(msg, &rv, TOL_SUM);
+    CHECK_OK(ro->batchnorm_add_relu_forward_infer(R.ctx, &x.r, &r.r, &g.r, &be.r, &rm.r, &rv.r,
+                                                  1e-5f, &yi.r));
+    CHECK_OK(co->batchnorm_add_relu_forward_infer(C.ctx, &x.c, &r.c, &g.c, &be.c, &rm.c, &rv.c,
+                                                  1e-5f, &yi.c));
+    snprintf(msg, sizeof msg, "%s infer y", what);
+    COMPARE(msg, &yi, TOL_SUM);
+
+    Pair dy = pair_rand(n, c, h, w, -1, 1, lr), dy2 = pair_rand(n, c, h, w, -1, 1, lr);
+    Pair dxo = pair_new(n, c, h, w, DT_F32), dro = pair_new(n, c, h, w, DT_F32);
+    Pair dg = pair_new(1, c, 1, 1, DT_F32), db = pair_new(1, c, 1, 1, DT_F32);
+    Pair *dx = alias ? &dy : &dxo, *dr = alias && with_dy2 ? &dy2 : &dro;
+    CHECK_OK(ro->batchnorm_add_relu_backward(R.ctx, &x.r, &y.r, &dy.r, with_dy2 ? &dy2.r : NULL,
+                                             &g.r, &sm.r, &si.r, &dx->r, &dr->r, &dg.r, &db.r));
+    CHECK_OK(co->batchnorm_add_relu_backward(C.ctx, &x.c, &y.c, &dy.c, with_dy2 ? &dy2.c : NULL,
+                                             &g.c, &sm.c, &si.c, &dx->c, &dr->c, &dg.c, &db.c));
+    snprintf(msg, sizeof msg, "%s dr", what);
+    COMPARE(msg, dr, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s dx", what);
+    COMPARE(msg, dx, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s dgamma", what);
+    COMPARE(msg, &dg, TOL_SUM);
+    snprintf(msg, sizeof msg, "%s dbeta", what);
+    COMPARE(msg, &db, TOL_SUM);
+    Pair *all[] = {&x, &r, &g, &be, &rm, &rv, &y, &sm, &si, &yi, &dy, &dy2, &dxo, &dro, &dg, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+}
+
 static void test_batchnorm(void) {
     static const int shapes[][5] = {
         /* n, c, h, w, offset */
@@ -411,6 +461,10 @@ static void test_batchnorm(void) {
             for (int ldy = 0; ldy < nl; ldy++)
                 for (int relu = 0; relu < 2; relu++)
                     bn_case(s[0], s[1], s[2], s[3], (float)s[4], lx, ldy, relu);
+        for (int lx = 0; lx < nl; lx++)
+            for (int lr = 0; lr < nl; lr++)
+                for (int v = 0; v < 4; v++)
+                    bn_tail_case(s[0], s[1], s[2], s[3], lx, lr, v & 1, v >> 1);
     }
     /* one value per channel cannot be normalized in training */
     Tensor x = t_new(&C, 1, 16, 1, 1, DT_F32), p = t_new(&C, 1, 16, 1, 1, DT_F32);

@@ -538,13 +538,17 @@ static Tensor tensor_on(Backend *b, int n, int c, int h, int w, DType dt, const 
 
 /* One training forward + backward and one eval forward of mc on b: logits and every
  * parameter's gradient and value (running statistics included) downloaded into one array. */
-static float *step_results(const ModelConfig *mc, Backend *b, size_t *count, int *fusions) {
+static float *step_results(const ModelConfig *mc, Backend *b, size_t *count, int fusions[3]) {
     enum { N = 4, K = 10 };
     Model *m = NULL;
     CHECK_OK(model_build(mc, K, 32, b, 9, &m));
     if (!m) return NULL;
-    *fusions = 0;
-    for (int i = 0; i < m->n_layers; i++) *fusions += m->layers[i].fuse_relu;
+    fusions[0] = fusions[1] = fusions[2] = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        fusions[0] += m->layers[i].fuse_relu;
+        fusions[1] += m->layers[i].fuse_add_relu;
+        fusions[2] += m->layers[i].dy2_scratch;
+    }
     float *img = malloc(sizeof(float) * N * 3 * 32 * 32);
     int32_t lab[N];
     for (int i = 0; i < N * 3 * 32 * 32; i++) img[i] = rng_uniform(4, 1, (uint64_t)i) * 4 - 2;
@@ -581,34 +585,47 @@ static float *step_results(const ModelConfig *mc, Backend *b, size_t *count, int
     return out;
 }
 
-/* The cpu backend fuses each batchnorm with the relu after it; with the fused ops taken out
- * of its table it runs them one by one. The two must agree bit for bit (the same float
- * operations), in a post-activation resnet and in a pre-activation WRN with dropout. */
+/* The cpu backend fuses each batchnorm with the relu after it, and a post-activation block's
+ * batchnorm -> add -> relu tail into one op that also takes the next block's gradient part
+ * (dy2). With fused ops taken out of its table it runs the layers one by one. All must agree
+ * bit for bit (the same float operations), in a post-activation resnet with projection and
+ * with identity (option A) shortcuts and in a pre-activation WRN with dropout. */
 static void test_fusion(void) {
     Backend cpu;
     CHECK_OK(backend_cpu_create(2, &cpu));
     if (!cpu.ops) return;
-    BackendOps plain_ops = *cpu.ops;
+    BackendOps no_tail = *cpu.ops, plain_ops = *cpu.ops;
+    no_tail.batchnorm_add_relu_forward_train = plain_ops.batchnorm_add_relu_forward_train = NULL;
+    no_tail.batchnorm_add_relu_forward_infer = plain_ops.batchnorm_add_relu_forward_infer = NULL;
+    no_tail.batchnorm_add_relu_backward = plain_ops.batchnorm_add_relu_backward = NULL;
     plain_ops.batchnorm_relu_forward_train = NULL;
     plain_ops.batchnorm_relu_forward_infer = NULL;
     plain_ops.batchnorm_relu_backward = NULL;
-    Backend plain = {&plain_ops, cpu.ctx};
-    ModelConfig nets[2] = {family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_CONV1X1),
+    Backend variants[3] = {cpu, {&no_tail, cpu.ctx}, {&plain_ops, cpu.ctx}};
+    const char *names[3] = {"resnet20 (1x1 shortcuts)", "resnet20 (option A)", "wrn-10-2"};
+    ModelConfig nets[3] = {family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_CONV1X1),
+                           family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_IDENTITY_PAD),
                            family(FAMILY_WRN, 10, 2, SHORTCUT_CONV1X1)};
-    /* resnet20: the stem's and each block's first (its second feeds the add); WRN-10-2: two
-     * per block (pre-activation) and the one before the head */
-    int want_fusions[2] = {1 + 9, 2 * 3 + 1};
-    for (int k = 0; k < 2; k++) {
-        size_t na = 0, nb = 0;
-        int fa = -1, fb = -1;
-        float *a = step_results(&nets[k], &cpu, &na, &fa);
-        float *b = step_results(&nets[k], &plain, &nb, &fb);
-        printf("fusion: %s, %d batchnorm+relu pairs fused\n", k ? "wrn-10-2" : "resnet20", fa);
-        CHECK_INT(fa, want_fusions[k]);
-        CHECK_INT(fb, 0);
-        CHECK(a && b && na == nb && memcmp(a, b, na * sizeof(float)) == 0);
-        free(a);
-        free(b);
+    /* per net: batchnorm+relu pairs, batchnorm+add+relu tails, tails taking dy2.
+     * resnet20: the stem's and each block's first batchnorm; each block's tail, and in all
+     * but the last block the next block's first convolution hands its gradient part on as
+     * dy2. With option A the padding layer sits between the batchnorm and the add in the two
+     * blocks that change width, so those two stay unfused. WRN is pre-activation: no tails. */
+    const int want[3][3] = {{1 + 9, 9, 8}, {1 + 9, 7, 6}, {2 * 3 + 1, 0, 0}};
+    for (int k = 0; k < 3; k++) {
+        float *res[3] = {NULL, NULL, NULL};
+        size_t n[3] = {0, 0, 0};
+        int f[3][3];
+        for (int v = 0; v < 3; v++) res[v] = step_results(&nets[k], &variants[v], &n[v], f[v]);
+        printf("fusion: %s: %d batchnorm+relu, %d batchnorm+add+relu (%d with dy2)\n", names[k],
+               f[0][0], f[0][1], f[0][2]);
+        for (int j2 = 0; j2 < 3; j2++) CHECK_INT(f[0][j2], want[k][j2]);
+        CHECK_INT(f[1][0], want[k][0]);
+        CHECK_INT(f[1][1] + f[1][2] + f[2][0] + f[2][1] + f[2][2], 0);
+        for (int v = 1; v < 3; v++)
+            CHECK(res[0] && res[v] && n[0] == n[v] &&
+                  memcmp(res[0], res[v], n[0] * sizeof(float)) == 0);
+        for (int v = 0; v < 3; v++) free(res[v]);
     }
     backend_destroy(&cpu);
 }

@@ -10,7 +10,15 @@
  * The fused batchnorm + relu ops (a batchnorm whose only consumer is a relu) run the same
  * passes with the relu folded in: the forward's normalise pass clamps, and both backward
  * passes read the relu's output to mask dy. That saves the relu's own passes over the tensor
- * and its parallel regions: forward one read and one write, backward two reads and a write. */
+ * and its parallel regions: forward one read and one write, backward two reads and a write.
+ *
+ * The fused residual tail y = relu(batchnorm(x) + r) goes further: its normalise pass reads r
+ * and writes y (the add's and the relu's passes are gone, and the batchnorm's own output is
+ * never stored), and the backward's first pass forms g = (dy + dy2) masked by y, writes it
+ * once as the gradient at r and sums it, so the second pass reads g instead of dy and y. The
+ * relu's backward, the add's copy and the model's accumulate for the output's second consumer
+ * (dy2) all disappear. Every float operation is the unfused ops' own, in the same order, so
+ * fused and unfused runs agree bit for bit (test_model). */
 #include <math.h>
 
 #include "cpu_internal.h"
@@ -85,13 +93,40 @@ CPU_HOT static void k_sqdev(const float *x, long rows, const float mu[16], float
     CPU_V16_STORE(out, s0 + s1);
 }
 
-/* y: the fused relu's output, masking dy; NULL without one. The two cases are separate loops
- * so that neither carries the other's branch. */
-CPU_HOT static void k_dot(const float *dy, const float *y, const float *x, long rows,
-                          const float mu[16], float sdy[16], float sdyx[16]) {
+/* y: the fused relu's output, masking dy; NULL without one. gout (residual tail): g = (dy +
+ * dy2, dy2 may be NULL) masked by y is also stored there. The cases are separate loops so
+ * that none carries another's branches. */
+CPU_HOT static void k_dot(const float *dy, const float *dy2, const float *y, const float *x,
+                          float *gout, long rows, const float mu[16], float sdy[16],
+                          float sdyx[16]) {
     CpuV16 m = CPU_V16_LOAD(mu), a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
     long r = 0;
-    if (y) {
+    if (gout) {
+        for (; r + 1 < rows; r += 2) {
+            CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), y0 = CPU_V16_LOAD(y + r * 16);
+            CpuV16 g1 = CPU_V16_LOAD(dy + r * 16 + 16), y1 = CPU_V16_LOAD(y + r * 16 + 16);
+            if (dy2) {
+                g0 += CPU_V16_LOAD(dy2 + r * 16);
+                g1 += CPU_V16_LOAD(dy2 + r * 16 + 16);
+            }
+            g0 = V_MASK(g0, y0);
+            g1 = V_MASK(g1, y1);
+            CPU_V16_STORE(gout + r * 16, g0);
+            CPU_V16_STORE(gout + r * 16 + 16, g1);
+            a0 += g0;
+            a1 += g1;
+            b0 += g0 * (CPU_V16_LOAD(x + r * 16) - m);
+            b1 += g1 * (CPU_V16_LOAD(x + r * 16 + 16) - m);
+        }
+        if (r < rows) {
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16), yv = CPU_V16_LOAD(y + r * 16);
+            if (dy2) g += CPU_V16_LOAD(dy2 + r * 16);
+            g = V_MASK(g, yv);
+            CPU_V16_STORE(gout + r * 16, g);
+            a0 += g;
+            b0 += g * (CPU_V16_LOAD(x + r * 16) - m);
+        }
+    } else if (y) {
         for (; r + 1 < rows; r += 2) {
             CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), y0 = CPU_V16_LOAD(y + r * 16);
             CpuV16 g1 = CPU_V16_LOAD(dy + r * 16 + 16), y1 = CPU_V16_LOAD(y + r * 16 + 16);
@@ -127,11 +162,17 @@ CPU_HOT static void k_dot(const float *dy, const float *y, const float *x, long 
 }
 
 /* y = (x - mu) * a + b (centering first keeps large means from cancelling), relu'd when
- * `relu`. */
-CPU_HOT static void k_affine(const float *x, float *y, long rows, const float mu[16],
-                             const float a[16], const float b[16], int relu) {
+ * `relu`; with res (the residual tail), relu((x - mu) * a + b + res). */
+CPU_HOT static void k_affine(const float *x, const float *res, float *y, long rows,
+                             const float mu[16], const float a[16], const float b[16], int relu) {
     CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), vb = CPU_V16_LOAD(b);
-    if (relu) {
+    if (res) {
+        for (long r = 0; r < rows; r++) {
+            CpuV16 v = (CPU_V16_LOAD(x + r * 16) - m) * va + vb;
+            v += CPU_V16_LOAD(res + r * 16);
+            CPU_V16_STORE(y + r * 16, V_RELU(v));
+        }
+    } else if (relu) {
         for (long r = 0; r < rows; r++) {
             CpuV16 v = (CPU_V16_LOAD(x + r * 16) - m) * va + vb;
             CPU_V16_STORE(y + r * 16, V_RELU(v));
@@ -189,13 +230,16 @@ static void chunk_sqdev(const Chunks *k, const float *x, const float mu[16], flo
     fold_lanes(k, out, t);
 }
 
-static void chunk_dot(const Chunks *k, const float *dy, const float *y, const float *x,
-                      const float mu[16], float sdy[16], float sdyx[16]) {
-    k_dot(dy, y, x, k->rows, mu, sdy, sdyx);
+static void chunk_dot(const Chunks *k, const float *dy, const float *dy2, const float *y,
+                      const float *x, float *gout, const float mu[16], float sdy[16],
+                      float sdyx[16]) {
+    k_dot(dy, dy2, y, x, gout, k->rows, mu, sdy, sdyx);
     float ta = 0, tb = 0;
     for (long j = 0; j < k->tail; j++) {
         long o = k->rows * 16 + j;
-        float g = y && !(y[o] > 0.0f) ? 0.0f : dy[o];
+        float g = dy2 ? dy[o] + dy2[o] : dy[o];
+        if (y && !(y[o] > 0.0f)) g = 0.0f;
+        if (gout) gout[o] = g;
         ta += g;
         tb += g * (x[o] - mu[0]);
     }
@@ -203,12 +247,14 @@ static void chunk_dot(const Chunks *k, const float *dy, const float *y, const fl
     fold_lanes(k, sdyx, tb);
 }
 
-static void chunk_affine(const Chunks *k, const float *x, float *y, const float mu[16],
-                         const float a[16], const float b[16], int relu) {
-    k_affine(x, y, k->rows, mu, a, b, relu);
+static void chunk_affine(const Chunks *k, const float *x, const float *res, float *y,
+                         const float mu[16], const float a[16], const float b[16], int relu) {
+    k_affine(x, res, y, k->rows, mu, a, b, relu);
     for (long j = 0; j < k->tail; j++) {
-        float v = (x[k->rows * 16 + j] - mu[0]) * a[0] + b[0];
-        y[k->rows * 16 + j] = relu ? s_relu(v) : v;
+        long o = k->rows * 16 + j;
+        float v = (x[o] - mu[0]) * a[0] + b[0];
+        if (res) v += res[o];
+        y[o] = relu ? s_relu(v) : v;
     }
 }
 
@@ -232,20 +278,23 @@ static inline void partial_store(const Chunks *k, long i, int c, const float v[1
         out[n * c + chunk_channel(k, i, 0)] = v[0];
 }
 
-/* y = (x - center[c]) * scale[c] + shift[c] over all chunks, relu'd when `relu`. */
-static void affine_all(const Chunks *k, const float *x, float *y, const float *center,
-                       const float *scale, const float *shift, int relu) {
+/* y = (x - center[c]) * scale[c] + shift[c] over all chunks, relu'd when `relu`; with res
+ * (the residual tail, relu set) res is added before the relu. */
+static void affine_all(const Chunks *k, const float *x, const float *res, float *y,
+                       const float *center, const float *scale, const float *shift, int relu) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < k->count; i++) {
         float mu[16], a[16], b[16];
         lanes_load(k, i, center, mu);
         lanes_load(k, i, scale, a);
         lanes_load(k, i, shift, b);
-        chunk_affine(k, x + i * k->len, y + i * k->len, mu, a, b, relu);
+        chunk_affine(k, x + i * k->len, res ? res + i * k->len : NULL, y + i * k->len, mu, a, b,
+                     relu);
     }
 }
 
-static Status bn_forward_train(CpuCtx *ctx, const Tensor *x, const Tensor *gamma,
+/* r: the residual tail's other input (relu set), NULL without one. */
+static Status bn_forward_train(CpuCtx *ctx, const Tensor *x, const Tensor *r, const Tensor *gamma,
                                const Tensor *beta, Tensor *running_mean, Tensor *running_var,
                                float momentum, float eps, Tensor *y, Tensor *save_mean,
                                Tensor *save_invstd, int relu) {
@@ -264,7 +313,8 @@ static Status bn_forward_train(CpuCtx *ctx, const Tensor *x, const Tensor *gamma
                     (void **)&pmean));
     TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * (size_t)c, (void **)&scale));
     pm2 = pmean + (size_t)x->n * (size_t)c;
-    const float *xd = x->data;
+    const float *xd = x->data, *rd = NULL;
+    if (r) TRY(cpu_data_as(ctx, r, layout, CPU_SCRATCH_A, (const void **)&rd));
 
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < k.count; i++) {
@@ -296,7 +346,7 @@ static Status bn_forward_train(CpuCtx *ctx, const Tensor *x, const Tensor *gamma
         si[ch] = (float)invstd;
         scale[ch] = (float)(g[ch] * invstd);
     }
-    affine_all(&k, xd, y->data, sm, scale, bt, relu);
+    affine_all(&k, xd, rd, y->data, sm, scale, bt, relu);
     y->layout = layout;
     save_mean->layout = save_invstd->layout = CPU_LAYOUT_NCHW;
     return ST_OK;
@@ -306,29 +356,41 @@ Status cpu_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gam
                                    const Tensor *beta, Tensor *running_mean, Tensor *running_var,
                                    float momentum, float eps, Tensor *y, Tensor *save_mean,
                                    Tensor *save_invstd) {
-    return bn_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps, y,
-                            save_mean, save_invstd, 0);
+    return bn_forward_train(ctx, x, NULL, gamma, beta, running_mean, running_var, momentum, eps,
+                            y, save_mean, save_invstd, 0);
 }
 
 Status cpu_batchnorm_relu_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
                                         const Tensor *beta, Tensor *running_mean,
                                         Tensor *running_var, float momentum, float eps, Tensor *y,
                                         Tensor *save_mean, Tensor *save_invstd) {
-    return bn_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps, y,
+    return bn_forward_train(ctx, x, NULL, gamma, beta, running_mean, running_var, momentum, eps,
+                            y, save_mean, save_invstd, 1);
+}
+
+Status cpu_batchnorm_add_relu_forward_train(void *ctx, const Tensor *x, const Tensor *r,
+                                            const Tensor *gamma, const Tensor *beta,
+                                            Tensor *running_mean, Tensor *running_var,
+                                            float momentum, float eps, Tensor *y,
+                                            Tensor *save_mean, Tensor *save_invstd) {
+    return bn_forward_train(ctx, x, r, gamma, beta, running_mean, running_var, momentum, eps, y,
                             save_mean, save_invstd, 1);
 }
 
-static Status bn_forward_infer(CpuCtx *ctx, const Tensor *x, const Tensor *gamma,
-                               const Tensor *beta, const Tensor *running_mean,
-                               const Tensor *running_var, float eps, Tensor *y, int relu) {
+static Status bn_forward_infer(CpuCtx *ctx, const Tensor *x, const Tensor *r,
+                               const Tensor *gamma, const Tensor *beta,
+                               const Tensor *running_mean, const Tensor *running_var, float eps,
+                               Tensor *y, int relu) {
     cpu_enter(ctx);
     int c = x->c, layout = cpu_layout(x);
     float *scale;
+    const float *rd = NULL;
+    if (r) TRY(cpu_data_as(ctx, r, layout, CPU_SCRATCH_A, (const void **)&rd));
     TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * (size_t)c, (void **)&scale));
     const float *g = gamma->data, *rv = running_var->data;
     for (int ch = 0; ch < c; ch++) scale[ch] = (float)(g[ch] / sqrt((double)rv[ch] + (double)eps));
     Chunks k = chunks_of(x, layout);
-    affine_all(&k, x->data, y->data, running_mean->data, scale, beta->data, relu);
+    affine_all(&k, x->data, rd, y->data, running_mean->data, scale, beta->data, relu);
     y->layout = layout;
     return ST_OK;
 }
@@ -336,25 +398,37 @@ static Status bn_forward_infer(CpuCtx *ctx, const Tensor *x, const Tensor *gamma
 Status cpu_batchnorm_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
                                    const Tensor *beta, const Tensor *running_mean,
                                    const Tensor *running_var, float eps, Tensor *y) {
-    return bn_forward_infer(ctx, x, gamma, beta, running_mean, running_var, eps, y, 0);
+    return bn_forward_infer(ctx, x, NULL, gamma, beta, running_mean, running_var, eps, y, 0);
 }
 
 Status cpu_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
                                         const Tensor *beta, const Tensor *running_mean,
                                         const Tensor *running_var, float eps, Tensor *y) {
-    return bn_forward_infer(ctx, x, gamma, beta, running_mean, running_var, eps, y, 1);
+    return bn_forward_infer(ctx, x, NULL, gamma, beta, running_mean, running_var, eps, y, 1);
 }
 
-/* y: the fused relu's output (NULL: a plain batchnorm backward). */
+Status cpu_batchnorm_add_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *r,
+                                            const Tensor *gamma, const Tensor *beta,
+                                            const Tensor *running_mean, const Tensor *running_var,
+                                            float eps, Tensor *y) {
+    return bn_forward_infer(ctx, x, r, gamma, beta, running_mean, running_var, eps, y, 1);
+}
+
+/* y: the fused relu's output (NULL: a plain batchnorm backward). dr (the residual tail):
+ * where the masked gradient g = dy + dy2 (dy2 may be NULL) is written by the first pass and
+ * read back by the second. */
 static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
-                          const Tensor *gamma, const Tensor *save_mean,
-                          const Tensor *save_invstd, Tensor *dx, Tensor *dgamma, Tensor *dbeta) {
+                          const Tensor *dy2, const Tensor *gamma, const Tensor *save_mean,
+                          const Tensor *save_invstd, Tensor *dx, Tensor *dr, Tensor *dgamma,
+                          Tensor *dbeta) {
     cpu_enter(ctx);
     int c = x->c, layout = cpu_layout(x);
     long m = (long)x->n * x->h * x->w;
     Chunks k = chunks_of(x, layout);
-    const float *dyd, *yd = NULL;
+    const float *dyd, *dy2d = NULL, *yd = NULL;
+    float *gd = dr ? dr->data : NULL;
     TRY(cpu_data_as(ctx, dy, layout, CPU_SCRATCH_A, (const void **)&dyd));
+    if (dy2) TRY(cpu_data_as(ctx, dy2, layout, CPU_SCRATCH_E, (const void **)&dy2d));
     if (y) TRY(cpu_data_as(ctx, y, layout, CPU_SCRATCH_D, (const void **)&yd));
     double *psdy, *psdyx;
     float *coef;
@@ -368,7 +442,9 @@ static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const T
     for (long i = 0; i < k.count; i++) {
         float mu[16], a[16], b[16];
         lanes_load(&k, i, mean, mu);
-        chunk_dot(&k, dyd + i * k.len, yd ? yd + i * k.len : NULL, xd + i * k.len, mu, a, b);
+        chunk_dot(&k, dyd + i * k.len, dy2d ? dy2d + i * k.len : NULL,
+                  yd ? yd + i * k.len : NULL, xd + i * k.len, gd ? gd + i * k.len : NULL, mu, a,
+                  b);
         partial_store(&k, i, c, a, psdy);
         partial_store(&k, i, c, b, psdyx);
     }
@@ -390,6 +466,11 @@ static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const T
         c0[ch] = (float)(-a * sdy / (double)m);
     }
     float *dxd = dx->data;
+    if (gd) {   /* the second pass reads the masked sum the first one stored */
+        dyd = gd;
+        yd = NULL;
+        dr->layout = layout;
+    }
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < k.count; i++) {
         float mu[16], a[16], b[16], z[16];
@@ -408,12 +489,24 @@ static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const T
 Status cpu_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
                               const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
                               Tensor *dgamma, Tensor *dbeta) {
-    return bn_backward(ctx, x, NULL, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    return bn_backward(ctx, x, NULL, dy, NULL, gamma, save_mean, save_invstd, dx, NULL, dgamma,
+                       dbeta);
 }
 
 Status cpu_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
                                    const Tensor *gamma, const Tensor *save_mean,
                                    const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
                                    Tensor *dbeta) {
-    return bn_backward(ctx, x, y, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    return bn_backward(ctx, x, y, dy, NULL, gamma, save_mean, save_invstd, dx, NULL, dgamma,
+                       dbeta);
+}
+
+Status cpu_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                       const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
+                                       const Tensor *save_mean, const Tensor *save_invstd,
+                                       Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta) {
+    if (!y || !dr)
+        return status_fail(ST_ERR_ARG, "cpu backend: batchnorm_add_relu_backward needs the "
+                           "output y and a dr tensor");
+    return bn_backward(ctx, x, y, dy, dy2, gamma, save_mean, save_invstd, dx, dr, dgamma, dbeta);
 }

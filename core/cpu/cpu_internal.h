@@ -26,8 +26,8 @@
 enum { CPU_LAYOUT_NCHW = 0, CPU_LAYOUT_BLK16 = 1 };
 
 /* Scratch slots: independent staging buffers an op may hold at the same time. */
-enum { CPU_SCRATCH_A = 0, CPU_SCRATCH_B, CPU_SCRATCH_C, CPU_SCRATCH_D, CPU_SCRATCH_CONV,
-       CPU_SCRATCH_SLOTS };
+enum { CPU_SCRATCH_A = 0, CPU_SCRATCH_B, CPU_SCRATCH_C, CPU_SCRATCH_D, CPU_SCRATCH_E,
+       CPU_SCRATCH_CONV, CPU_SCRATCH_SLOTS };
 
 /* Convolution algorithm: oneDNN's direct kernels, oneDNN's own choice, Winograd wherever a
  * shape allows it, or (the default) Winograd where a measured rule says it is faster
@@ -162,6 +162,19 @@ Status cpu_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y, 
                                    const Tensor *gamma, const Tensor *save_mean,
                                    const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
                                    Tensor *dbeta);
+Status cpu_batchnorm_add_relu_forward_train(void *ctx, const Tensor *x, const Tensor *r,
+                                            const Tensor *gamma, const Tensor *beta,
+                                            Tensor *running_mean, Tensor *running_var,
+                                            float momentum, float eps, Tensor *y,
+                                            Tensor *save_mean, Tensor *save_invstd);
+Status cpu_batchnorm_add_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *r,
+                                            const Tensor *gamma, const Tensor *beta,
+                                            const Tensor *running_mean, const Tensor *running_var,
+                                            float eps, Tensor *y);
+Status cpu_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                       const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
+                                       const Tensor *save_mean, const Tensor *save_invstd,
+                                       Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta);
 
 Status cpu_relu_forward(void *ctx, const Tensor *x, Tensor *y);
 Status cpu_relu_backward(void *ctx, const Tensor *y, const Tensor *dy, Tensor *dx);

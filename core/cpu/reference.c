@@ -548,6 +548,53 @@ static Status ref_accumulate(void *ctx, Tensor *y, const Tensor *x) {
     return ST_OK;
 }
 
+/* ---- a residual block's tail, y = relu(batchnorm(x) + r): batchnorm, add and relu one after
+ * the other (backward: dy + dy2, relu_backward, batchnorm_backward), the definition the
+ * fused kernels of the other backends are tested against ---- */
+
+static Status ref_batchnorm_add_relu_forward_train(void *ctx, const Tensor *x, const Tensor *r,
+                                                   const Tensor *gamma, const Tensor *beta,
+                                                   Tensor *running_mean, Tensor *running_var,
+                                                   float momentum, float eps, Tensor *y,
+                                                   Tensor *save_mean, Tensor *save_invstd) {
+    TRY(ref_batchnorm_forward_train(ctx, x, gamma, beta, running_mean, running_var, momentum, eps,
+                                    y, save_mean, save_invstd));
+    TRY(ref_add(ctx, y, r, y));
+    return ref_relu_forward(ctx, y, y);
+}
+
+static Status ref_batchnorm_add_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *r,
+                                                   const Tensor *gamma, const Tensor *beta,
+                                                   const Tensor *running_mean,
+                                                   const Tensor *running_var, float eps,
+                                                   Tensor *y) {
+    TRY(ref_batchnorm_forward_infer(ctx, x, gamma, beta, running_mean, running_var, eps, y));
+    TRY(ref_add(ctx, y, r, y));
+    return ref_relu_forward(ctx, y, y);
+}
+
+static Status ref_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                              const Tensor *dy, const Tensor *dy2,
+                                              const Tensor *gamma, const Tensor *save_mean,
+                                              const Tensor *save_invstd, Tensor *dx, Tensor *dr,
+                                              Tensor *dgamma, Tensor *dbeta) {
+    TRY(need("batchnorm_add_relu_backward", "y", y, DT_F32, ANY, ANY, ANY, ANY));
+    TRY(same_shape("batchnorm_add_relu_backward", "dr", dr, y, DT_F32));
+    if (!dy2)
+        TRY(ref_relu_backward(ctx, y, dy, dr));
+    else {
+        Tensor g = {0};   /* dy + dy2, the whole gradient at y */
+        tensor_shape(&g, y->n, y->c, y->h, y->w, DT_F32);
+        TRY(ref_tensor_alloc(ctx, &g));
+        Status st = ref_add(ctx, dy, dy2, &g);
+        if (st == ST_OK)
+            st = ref_relu_backward(ctx, y, &g, dr);
+        ref_tensor_free(ctx, &g);
+        TRY(st);
+    }
+    return ref_batchnorm_backward(ctx, x, dr, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+}
+
 /* ------------------------------------------------------------------------------------------
  * dropout */
 
@@ -1053,6 +1100,9 @@ static const BackendOps REFERENCE_OPS = {
     .batchnorm_relu_forward_train = ref_batchnorm_relu_forward_train,
     .batchnorm_relu_forward_infer = ref_batchnorm_relu_forward_infer,
     .batchnorm_relu_backward = ref_batchnorm_relu_backward,
+    .batchnorm_add_relu_forward_train = ref_batchnorm_add_relu_forward_train,
+    .batchnorm_add_relu_forward_infer = ref_batchnorm_add_relu_forward_infer,
+    .batchnorm_add_relu_backward = ref_batchnorm_add_relu_backward,
     .relu_forward = ref_relu_forward,
     .relu_backward = ref_relu_backward,
     .add = ref_add,
