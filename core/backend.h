@@ -120,8 +120,10 @@ typedef struct BackendOps {
      * layers one by one) ----
      * forward: y = relu(batchnorm(x)), arguments as the batchnorm ops above. backward: y is that
      * output and dy the gradient at it; writes the batchnorm's dx, dgamma and dbeta, the relu's
-     * mask (y > 0) applied on the way. Results equal batchnorm then relu (and relu_backward
-     * then batchnorm_backward) within the batchnorm tolerance. */
+     * mask (y > 0) applied on the way. x, gamma, beta and the saved statistics are those the
+     * forward used, so a backend may recompute the mask from them instead of reading y. Results
+     * equal batchnorm then relu (and relu_backward then batchnorm_backward) within the
+     * batchnorm tolerance. */
     Status (*batchnorm_relu_forward_train)(void *ctx, const Tensor *x, const Tensor *gamma,
                                            const Tensor *beta, Tensor *running_mean,
                                            Tensor *running_var, float momentum, float eps,
@@ -130,7 +132,7 @@ typedef struct BackendOps {
                                            const Tensor *beta, const Tensor *running_mean,
                                            const Tensor *running_var, float eps, Tensor *y);
     Status (*batchnorm_relu_backward)(void *ctx, const Tensor *x, const Tensor *y,
-                                      const Tensor *dy, const Tensor *gamma,
+                                      const Tensor *dy, const Tensor *gamma, const Tensor *beta,
                                       const Tensor *save_mean, const Tensor *save_invstd,
                                       Tensor *dx, Tensor *dgamma, Tensor *dbeta);
 

@@ -238,7 +238,8 @@ static Status layer_backward(Model *m, Layer *l, const Tensor *dy) {
                                                &l->save_invstd, dx, dr, pgrad(m, l->p[0]),
                                                pgrad(m, l->p[1])));
         } else if (l->fuse_relu)   /* dy is the gradient at the relu's output y */
-            TRY(o->batchnorm_relu_backward(ctx, x, y, dy, pvalue(m, l->p[0]), &l->save_mean,
+            TRY(o->batchnorm_relu_backward(ctx, x, y, dy, pvalue(m, l->p[0]),
+                                           pvalue(m, l->p[1]), &l->save_mean,
                                            &l->save_invstd, dx, pgrad(m, l->p[0]),
                                            pgrad(m, l->p[1])));
         else

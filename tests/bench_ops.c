@@ -572,9 +572,9 @@ static Status sh_bnr_f(void *c, const Tensor *x, const Tensor *g, const Tensor *
     TIMED(K_BNR_F, g_inner->batchnorm_relu_forward_train(c, x, g, b, rm, rv, mom, eps, y, sm, si));
 }
 static Status sh_bnr_b(void *c, const Tensor *x, const Tensor *y, const Tensor *dy,
-                       const Tensor *g, const Tensor *sm, const Tensor *si, Tensor *dx,
-                       Tensor *dg, Tensor *db) {
-    TIMED(K_BNR_B, g_inner->batchnorm_relu_backward(c, x, y, dy, g, sm, si, dx, dg, db));
+                       const Tensor *g, const Tensor *b, const Tensor *sm, const Tensor *si,
+                       Tensor *dx, Tensor *dg, Tensor *db) {
+    TIMED(K_BNR_B, g_inner->batchnorm_relu_backward(c, x, y, dy, g, b, sm, si, dx, dg, db));
 }
 static Status sh_bnar_f(void *c, const Tensor *x, const Tensor *r, const Tensor *g,
                         const Tensor *b, Tensor *rm, Tensor *rv, float mom, float eps, Tensor *y,

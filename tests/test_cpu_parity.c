@@ -378,10 +378,10 @@ static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy, i
     Pair dx = pair_new(n, c, h, w, DT_F32), dg = pair_new(1, c, 1, 1, DT_F32);
     Pair db = pair_new(1, c, 1, 1, DT_F32);
     if (relu) {
-        CHECK_OK(ro->batchnorm_relu_backward(R.ctx, &x.r, &y.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r,
-                                             &dg.r, &db.r));
-        CHECK_OK(co->batchnorm_relu_backward(C.ctx, &x.c, &y.c, &dy.c, &g.c, &sm.c, &si.c, &dx.c,
-                                             &dg.c, &db.c));
+        CHECK_OK(ro->batchnorm_relu_backward(R.ctx, &x.r, &y.r, &dy.r, &g.r, &be.r, &sm.r, &si.r,
+                                             &dx.r, &dg.r, &db.r));
+        CHECK_OK(co->batchnorm_relu_backward(C.ctx, &x.c, &y.c, &dy.c, &g.c, &be.c, &sm.c, &si.c,
+                                             &dx.c, &dg.c, &db.c));
     } else {
         CHECK_OK(ro->batchnorm_backward(R.ctx, &x.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r, &dg.r,
                                         &db.r));

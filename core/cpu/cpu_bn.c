@@ -9,8 +9,11 @@
  *
  * The fused batchnorm + relu ops (a batchnorm whose only consumer is a relu) run the same
  * passes with the relu folded in: the forward's normalise pass clamps, and both backward
- * passes read the relu's output to mask dy. That saves the relu's own passes over the tensor
- * and its parallel regions: forward one read and one write, backward two reads and a write.
+ * passes mask dy where the forward's pre-activation (x - mean) * scale + beta was not
+ * positive, recomputed from x with the forward's own float operations (the scale is made
+ * from the saved float invstd for that), so they need not read the relu's output. That saves
+ * the relu's own passes over the tensor and its parallel regions (forward one read and one
+ * write, backward two reads and a write) and the backward's two reads of the output.
  *
  * The fused residual tail y = relu(batchnorm(x) + r) goes further: its normalise pass reads r
  * and writes y (the add's and the relu's passes are gone, and the batchnorm's own output is
@@ -67,6 +70,11 @@ typedef int CpuV16i __attribute__((vector_size(64)));
 #define V_MASK(g, y) ((CpuV16)((CpuV16i)(g) & ((y) > (CpuV16){0})))
 static inline float s_relu(float v) { return !(v <= 0.0f) ? v : 0.0f; }
 
+/* The fused relu's pre-activation (x - mu) * a + b per lane: the forward's scale and beta. */
+typedef struct Relu {
+    float a[16], b[16];
+} Relu;
+
 CPU_HOT static void k_sum(const float *x, long rows, float out[16]) {
     CpuV16 s0 = {0}, s1 = {0};
     long r = 0;
@@ -93,15 +101,36 @@ CPU_HOT static void k_sqdev(const float *x, long rows, const float mu[16], float
     CPU_V16_STORE(out, s0 + s1);
 }
 
-/* y: the fused relu's output, masking dy; NULL without one. gout (residual tail): g = (dy +
- * dy2, dy2 may be NULL) masked by y is also stored there. The cases are separate loops so
- * that none carries another's branches. */
+/* Sums of g and g * (x - mu) over `rows` rows. rl (fused relu): g = dy where the pre-activation
+ * is positive. gout (residual tail): g = dy + dy2 (dy2 may be NULL) where its output y is
+ * positive, also stored in gout. Neither: g = dy. The cases are separate loops so that none
+ * carries another's branches. */
 CPU_HOT static void k_dot(const float *dy, const float *dy2, const float *y, const float *x,
-                          float *gout, long rows, const float mu[16], float sdy[16],
-                          float sdyx[16]) {
+                          float *gout, long rows, const float mu[16], const Relu *rl,
+                          float sdy[16], float sdyx[16]) {
     CpuV16 m = CPU_V16_LOAD(mu), a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
     long r = 0;
-    if (gout) {
+    if (rl) {
+        CpuV16 va = CPU_V16_LOAD(rl->a), vb = CPU_V16_LOAD(rl->b);
+        for (; r + 1 < rows; r += 2) {
+            CpuV16 d0 = CPU_V16_LOAD(x + r * 16) - m, d1 = CPU_V16_LOAD(x + r * 16 + 16) - m;
+            CpuV16 v0 = d0 * va + vb, v1 = d1 * va + vb;
+            CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), g1 = CPU_V16_LOAD(dy + r * 16 + 16);
+            g0 = V_MASK(g0, v0);
+            g1 = V_MASK(g1, v1);
+            a0 += g0;
+            a1 += g1;
+            b0 += g0 * d0;
+            b1 += g1 * d1;
+        }
+        if (r < rows) {
+            CpuV16 d = CPU_V16_LOAD(x + r * 16) - m, v = d * va + vb;
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+            g = V_MASK(g, v);
+            a0 += g;
+            b0 += g * d;
+        }
+    } else if (gout) {
         for (; r + 1 < rows; r += 2) {
             CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), y0 = CPU_V16_LOAD(y + r * 16);
             CpuV16 g1 = CPU_V16_LOAD(dy + r * 16 + 16), y1 = CPU_V16_LOAD(y + r * 16 + 16);
@@ -123,23 +152,6 @@ CPU_HOT static void k_dot(const float *dy, const float *dy2, const float *y, con
             if (dy2) g += CPU_V16_LOAD(dy2 + r * 16);
             g = V_MASK(g, yv);
             CPU_V16_STORE(gout + r * 16, g);
-            a0 += g;
-            b0 += g * (CPU_V16_LOAD(x + r * 16) - m);
-        }
-    } else if (y) {
-        for (; r + 1 < rows; r += 2) {
-            CpuV16 g0 = CPU_V16_LOAD(dy + r * 16), y0 = CPU_V16_LOAD(y + r * 16);
-            CpuV16 g1 = CPU_V16_LOAD(dy + r * 16 + 16), y1 = CPU_V16_LOAD(y + r * 16 + 16);
-            g0 = V_MASK(g0, y0);
-            g1 = V_MASK(g1, y1);
-            a0 += g0;
-            a1 += g1;
-            b0 += g0 * (CPU_V16_LOAD(x + r * 16) - m);
-            b1 += g1 * (CPU_V16_LOAD(x + r * 16 + 16) - m);
-        }
-        if (r < rows) {
-            CpuV16 g = CPU_V16_LOAD(dy + r * 16), yv = CPU_V16_LOAD(y + r * 16);
-            g = V_MASK(g, yv);
             a0 += g;
             b0 += g * (CPU_V16_LOAD(x + r * 16) - m);
         }
@@ -183,17 +195,20 @@ CPU_HOT static void k_affine(const float *x, const float *res, float *y, long ro
     }
 }
 
-/* dx = g * a + (x - mu) * c1 + c0, g = dy masked by the fused relu's output y (NULL: none). */
-CPU_HOT static void k_bwd(const float *dy, const float *y, const float *x, float *dx, long rows,
+/* dx = g * a + (x - mu) * c1 + c0, g = dy masked by the fused relu's pre-activation (rl,
+ * NULL: none). */
+CPU_HOT static void k_bwd(const float *dy, const Relu *rl, const float *x, float *dx, long rows,
                           const float mu[16], const float a[16], const float c1[16],
                           const float c0[16]) {
     CpuV16 m = CPU_V16_LOAD(mu), va = CPU_V16_LOAD(a), v1 = CPU_V16_LOAD(c1);
     CpuV16 v0 = CPU_V16_LOAD(c0);
-    if (y) {
+    if (rl) {
+        CpuV16 ra = CPU_V16_LOAD(rl->a), rb = CPU_V16_LOAD(rl->b);
         for (long r = 0; r < rows; r++) {
-            CpuV16 g = CPU_V16_LOAD(dy + r * 16), yv = CPU_V16_LOAD(y + r * 16);
-            g = V_MASK(g, yv);
-            CPU_V16_STORE(dx + r * 16, g * va + (CPU_V16_LOAD(x + r * 16) - m) * v1 + v0);
+            CpuV16 d = CPU_V16_LOAD(x + r * 16) - m, v = d * ra + rb;
+            CpuV16 g = CPU_V16_LOAD(dy + r * 16);
+            g = V_MASK(g, v);
+            CPU_V16_STORE(dx + r * 16, g * va + d * v1 + v0);
         }
     } else {
         for (long r = 0; r < rows; r++) {
@@ -231,14 +246,15 @@ static void chunk_sqdev(const Chunks *k, const float *x, const float mu[16], flo
 }
 
 static void chunk_dot(const Chunks *k, const float *dy, const float *dy2, const float *y,
-                      const float *x, float *gout, const float mu[16], float sdy[16],
-                      float sdyx[16]) {
-    k_dot(dy, dy2, y, x, gout, k->rows, mu, sdy, sdyx);
+                      const float *x, float *gout, const float mu[16], const Relu *rl,
+                      float sdy[16], float sdyx[16]) {
+    k_dot(dy, dy2, y, x, gout, k->rows, mu, rl, sdy, sdyx);
     float ta = 0, tb = 0;
     for (long j = 0; j < k->tail; j++) {
         long o = k->rows * 16 + j;
         float g = dy2 ? dy[o] + dy2[o] : dy[o];
         if (y && !(y[o] > 0.0f)) g = 0.0f;
+        if (rl && !((x[o] - mu[0]) * rl->a[0] + rl->b[0] > 0.0f)) g = 0.0f;
         if (gout) gout[o] = g;
         ta += g;
         tb += g * (x[o] - mu[0]);
@@ -258,13 +274,13 @@ static void chunk_affine(const Chunks *k, const float *x, const float *res, floa
     }
 }
 
-static void chunk_bwd(const Chunks *k, const float *dy, const float *y, const float *x,
+static void chunk_bwd(const Chunks *k, const float *dy, const Relu *rl, const float *x,
                       float *dx, const float mu[16], const float a[16], const float c1[16],
                       const float c0[16]) {
-    k_bwd(dy, y, x, dx, k->rows, mu, a, c1, c0);
+    k_bwd(dy, rl, x, dx, k->rows, mu, a, c1, c0);
     for (long j = 0; j < k->tail; j++) {
         long o = k->rows * 16 + j;
-        float g = y && !(y[o] > 0.0f) ? 0.0f : dy[o];
+        float g = rl && !((x[o] - mu[0]) * rl->a[0] + rl->b[0] > 0.0f) ? 0.0f : dy[o];
         dx[o] = g * a[0] + (x[o] - mu[0]) * c1[0] + c0[0];
     }
 }
@@ -344,7 +360,7 @@ static Status bn_forward_train(CpuCtx *ctx, const Tensor *x, const Tensor *r, co
         rv[ch] = (float)((1.0 - momentum) * rv[ch] + momentum * (m2 / (double)(m - 1)));
         sm[ch] = (float)mean;
         si[ch] = (float)invstd;
-        scale[ch] = (float)(g[ch] * invstd);
+        scale[ch] = g[ch] * si[ch];   /* from the saved float: the fused backward remakes it */
     }
     affine_all(&k, xd, rd, y->data, sm, scale, bt, relu);
     y->layout = layout;
@@ -414,13 +430,13 @@ Status cpu_batchnorm_add_relu_forward_infer(void *ctx, const Tensor *x, const Te
     return bn_forward_infer(ctx, x, r, gamma, beta, running_mean, running_var, eps, y, 1);
 }
 
-/* y: the fused relu's output (NULL: a plain batchnorm backward). dr (the residual tail):
- * where the masked gradient g = dy + dy2 (dy2 may be NULL) is written by the first pass and
- * read back by the second. */
+/* relu_beta: the fused relu's batchnorm shift (NULL without one); the mask is recomputed from
+ * x. The residual tail instead passes its output y, masking dy (plus dy2, may be NULL), and
+ * dr, where the first pass writes the masked sum g for the second to read back. */
 static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
-                          const Tensor *dy2, const Tensor *gamma, const Tensor *save_mean,
-                          const Tensor *save_invstd, Tensor *dx, Tensor *dr, Tensor *dgamma,
-                          Tensor *dbeta) {
+                          const Tensor *dy2, const Tensor *gamma, const Tensor *relu_beta,
+                          const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                          Tensor *dr, Tensor *dgamma, Tensor *dbeta) {
     cpu_enter(ctx);
     int c = x->c, layout = cpu_layout(x);
     long m = (long)x->n * x->h * x->w;
@@ -434,24 +450,30 @@ static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const T
     float *coef;
     TRY(cpu_scratch(ctx, CPU_SCRATCH_B, sizeof(double) * 2 * (size_t)x->n * (size_t)c,
                     (void **)&psdy));
-    TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * 3 * (size_t)c, (void **)&coef));
+    TRY(cpu_scratch(ctx, CPU_SCRATCH_C, sizeof(float) * 4 * (size_t)c, (void **)&coef));
     psdyx = psdy + (size_t)x->n * (size_t)c;
     const float *xd = x->data, *mean = save_mean->data, *invstd = save_invstd->data;
+    const float *g = gamma->data, *rb = relu_beta ? relu_beta->data : NULL;
+    float *ca = coef, *c1 = coef + c, *c0 = coef + 2 * c, *rs = coef + 3 * c;
+    for (int ch = 0; ch < c; ch++) rs[ch] = g[ch] * invstd[ch];   /* the forward's scale */
 
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < k.count; i++) {
         float mu[16], a[16], b[16];
+        Relu rl;
         lanes_load(&k, i, mean, mu);
+        if (rb) {
+            lanes_load(&k, i, rs, rl.a);
+            lanes_load(&k, i, rb, rl.b);
+        }
         chunk_dot(&k, dyd + i * k.len, dy2d ? dy2d + i * k.len : NULL,
-                  yd ? yd + i * k.len : NULL, xd + i * k.len, gd ? gd + i * k.len : NULL, mu, a,
-                  b);
+                  yd ? yd + i * k.len : NULL, xd + i * k.len, gd ? gd + i * k.len : NULL, mu,
+                  rb ? &rl : NULL, a, b);
         partial_store(&k, i, c, a, psdy);
         partial_store(&k, i, c, b, psdyx);
     }
 
-    const float *g = gamma->data;
     float *dg = dgamma->data, *db = dbeta->data;
-    float *ca = coef, *c1 = coef + c, *c0 = coef + 2 * c;
     for (int ch = 0; ch < c; ch++) {
         double sdy = 0, sdyx = 0;
         for (int n = 0; n < x->n; n++) {
@@ -468,18 +490,22 @@ static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const T
     float *dxd = dx->data;
     if (gd) {   /* the second pass reads the masked sum the first one stored */
         dyd = gd;
-        yd = NULL;
         dr->layout = layout;
     }
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < k.count; i++) {
         float mu[16], a[16], b[16], z[16];
+        Relu rl;
         lanes_load(&k, i, mean, mu);
         lanes_load(&k, i, ca, a);
         lanes_load(&k, i, c1, b);
         lanes_load(&k, i, c0, z);
-        chunk_bwd(&k, dyd + i * k.len, yd ? yd + i * k.len : NULL, xd + i * k.len,
-                  dxd + i * k.len, mu, a, b, z);
+        if (rb) {
+            lanes_load(&k, i, rs, rl.a);
+            lanes_load(&k, i, rb, rl.b);
+        }
+        chunk_bwd(&k, dyd + i * k.len, rb ? &rl : NULL, xd + i * k.len, dxd + i * k.len, mu, a,
+                  b, z);
     }
     dx->layout = layout;
     dgamma->layout = dbeta->layout = CPU_LAYOUT_NCHW;
@@ -489,16 +515,17 @@ static Status bn_backward(CpuCtx *ctx, const Tensor *x, const Tensor *y, const T
 Status cpu_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
                               const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
                               Tensor *dgamma, Tensor *dbeta) {
-    return bn_backward(ctx, x, NULL, dy, NULL, gamma, save_mean, save_invstd, dx, NULL, dgamma,
-                       dbeta);
+    return bn_backward(ctx, x, NULL, dy, NULL, gamma, NULL, save_mean, save_invstd, dx, NULL,
+                       dgamma, dbeta);
 }
 
 Status cpu_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
-                                   const Tensor *gamma, const Tensor *save_mean,
-                                   const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
-                                   Tensor *dbeta) {
-    return bn_backward(ctx, x, y, dy, NULL, gamma, save_mean, save_invstd, dx, NULL, dgamma,
-                       dbeta);
+                                   const Tensor *gamma, const Tensor *beta,
+                                   const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                                   Tensor *dgamma, Tensor *dbeta) {
+    (void)y;   /* the mask is recomputed from x */
+    return bn_backward(ctx, x, NULL, dy, NULL, gamma, beta, save_mean, save_invstd, dx, NULL,
+                       dgamma, dbeta);
 }
 
 Status cpu_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
@@ -508,5 +535,6 @@ Status cpu_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor 
     if (!y || !dr)
         return status_fail(ST_ERR_ARG, "cpu backend: batchnorm_add_relu_backward needs the "
                            "output y and a dr tensor");
-    return bn_backward(ctx, x, y, dy, dy2, gamma, save_mean, save_invstd, dx, dr, dgamma, dbeta);
+    return bn_backward(ctx, x, y, dy, dy2, gamma, NULL, save_mean, save_invstd, dx, dr, dgamma,
+                       dbeta);
 }

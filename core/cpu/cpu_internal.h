@@ -159,9 +159,9 @@ Status cpu_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tensor
                                         const Tensor *beta, const Tensor *running_mean,
                                         const Tensor *running_var, float eps, Tensor *y);
 Status cpu_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y, const Tensor *dy,
-                                   const Tensor *gamma, const Tensor *save_mean,
-                                   const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
-                                   Tensor *dbeta);
+                                   const Tensor *gamma, const Tensor *beta,
+                                   const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                                   Tensor *dgamma, Tensor *dbeta);
 Status cpu_batchnorm_add_relu_forward_train(void *ctx, const Tensor *x, const Tensor *r,
                                             const Tensor *gamma, const Tensor *beta,
                                             Tensor *running_mean, Tensor *running_var,

@@ -512,8 +512,10 @@ static Status ref_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const
 
 static Status ref_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
                                           const Tensor *dy, const Tensor *gamma,
-                                          const Tensor *save_mean, const Tensor *save_invstd,
-                                          Tensor *dx, Tensor *dgamma, Tensor *dbeta) {
+                                          const Tensor *beta, const Tensor *save_mean,
+                                          const Tensor *save_invstd, Tensor *dx, Tensor *dgamma,
+                                          Tensor *dbeta) {
+    (void)beta;   /* the mask comes from y, the definition */
     TRY(need("batchnorm_relu_backward", "y", y, DT_F32, ANY, ANY, ANY, ANY));
     Tensor g = {0};   /* the gradient at the batchnorm's output */
     tensor_shape(&g, y->n, y->c, y->h, y->w, DT_F32);
