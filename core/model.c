@@ -3,7 +3,9 @@
  *
  * Invariants: every op overwrites its output (backend.h), so a value with several consumers
  * gets its gradient written by the consumer that runs first in backward (the last one in
- * execution order) and accumulated by the others through the scratch buffer. Buffer shapes are
+ * execution order) and accumulated by the others through the scratch buffer (the last of
+ * them may leave its part there for the fused op that runs next, defer_sum). Fused layers
+ * (model_build.c) run inside the batchnorm before them, forward and backward. Buffer shapes are
  * set before each use and tensor_alloc() is called every time: it is free when the capacity
  * suffices, grows a buffer once for a larger batch, and lets a backend pick its layout. Model
  * code never reads Tensor.data. */

@@ -723,10 +723,10 @@ static Status plan_buffers(Model *m) {
     }
 
     /* Gradients: in backward time t = L-1-layer, grad(v) is live from its last consumer's step
-     * to its producer's step. For a fused group that is earlier than the batchnorm's step,
-     * which reads it: only the fused op's own outputs can take the buffer in between, which
-     * the fused ops allow (each element is read before it is written, backend.h). The input's gradient has its own tensor and the logits' comes
-     * from the caller. An add hands its gradient on unchanged, so an input whose only consumer
+     * to its producer's step. For the output of a fused group that is before the batchnorm's
+     * step, where the fused op reads it: only that op's own outputs can take the buffer in
+     * between, which the fused ops allow (backend.h). The input's gradient has its own tensor
+     * and the logits' comes from the caller. An add hands its gradient on unchanged, so an input whose only consumer
      * is the add shares the add output's gradient buffer (`rep`: the value whose buffer it
      * uses; layers from the last, so chains of adds resolve) and model.c skips the copy; the
      * shared buffer lives from the first start to the last end of its values. */
