@@ -5,7 +5,7 @@
  *                  [--alg direct|auto|winograd|rule]   (default: the backend's, rule)
  *                  [--precision fp32|bf16|bf16-all]    (default fp32; bf16 = the backend's
  *                  rule for this CPU, bf16-all = bf16 wherever a kernel exists, as on AMX)
- *                  [--unfused]   (step: batchnorm and relu as separate ops, as before fusion)
+ *                  [--unfused]   (step: batchnorm, add and relu as separate ops, no fusion)
  *
  *   convs  every convolution shape of resnet20 at the batch: forward, backward-data and
  *          backward-weights GFLOP/s (2 * MACs / median time) and the oneDNN implementation,
