@@ -337,6 +337,30 @@ static void test_conv_bf16(void) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* A batchnorm's parameters and the outputs its forward writes, on both backends. */
+typedef struct BnSet {
+    Pair g, be, rm, rv;          /* gamma, beta, running mean and variance */
+    Pair y, sm, si, yi;          /* train output, saved mean and invstd, inference output */
+} BnSet;
+
+static BnSet bn_set_new(int n, int c, int h, int w) {
+    BnSet b;
+    b.g = pair_rand(1, c, 1, 1, 0.5f, 1.5f, CPU_LAYOUT_NCHW);
+    b.be = pair_rand(1, c, 1, 1, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
+    b.rm = pair_rand(1, c, 1, 1, -0.1f, 0.1f, CPU_LAYOUT_NCHW);
+    b.rv = pair_rand(1, c, 1, 1, 0.9f, 1.1f, CPU_LAYOUT_NCHW);
+    b.y = pair_new(n, c, h, w, DT_F32);
+    b.sm = pair_new(1, c, 1, 1, DT_F32);
+    b.si = pair_new(1, c, 1, 1, DT_F32);
+    b.yi = pair_new(n, c, h, w, DT_F32);
+    return b;
+}
+
+static void bn_set_free(BnSet *b) {
+    Pair *all[] = {&b->g, &b->be, &b->rm, &b->rv, &b->y, &b->sm, &b->si, &b->yi};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
+}
+
 /* relu: the fused batchnorm + relu ops (the reference composes the two ops). */
 static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy, int relu) {
     char what[128], msg[256];
@@ -350,42 +374,39 @@ static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy, i
         r_infer = relu ? ro->batchnorm_relu_forward_infer : ro->batchnorm_forward_infer,
         c_infer = relu ? co->batchnorm_relu_forward_infer : co->batchnorm_forward_infer;
     Pair x = pair_rand(n, c, h, w, offset - 2, offset + 3, lx);
-    Pair g = pair_rand(1, c, 1, 1, 0.5f, 1.5f, CPU_LAYOUT_NCHW);
-    Pair be = pair_rand(1, c, 1, 1, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
-    Pair rm = pair_rand(1, c, 1, 1, -0.1f, 0.1f, CPU_LAYOUT_NCHW);
-    Pair rv = pair_rand(1, c, 1, 1, 0.9f, 1.1f, CPU_LAYOUT_NCHW);
-    Pair y = pair_new(n, c, h, w, DT_F32), sm = pair_new(1, c, 1, 1, DT_F32);
-    Pair si = pair_new(1, c, 1, 1, DT_F32), yi = pair_new(n, c, h, w, DT_F32);
-    CHECK_OK(r_train(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 0.1f, 1e-5f, &y.r, &sm.r, &si.r));
-    CHECK_OK(c_train(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 0.1f, 1e-5f, &y.c, &sm.c, &si.c));
+    BnSet b = bn_set_new(n, c, h, w);
+    CHECK_OK(r_train(R.ctx, &x.r, &b.g.r, &b.be.r, &b.rm.r, &b.rv.r, 0.1f, 1e-5f, &b.y.r,
+                     &b.sm.r, &b.si.r));
+    CHECK_OK(c_train(C.ctx, &x.c, &b.g.c, &b.be.c, &b.rm.c, &b.rv.c, 0.1f, 1e-5f, &b.y.c,
+                     &b.sm.c, &b.si.c));
     snprintf(msg, sizeof msg, "%s train y", what);
-    COMPARE(msg, &y, TOL_SUM);
+    COMPARE(msg, &b.y, TOL_SUM);
     snprintf(msg, sizeof msg, "%s save_mean", what);
-    COMPARE(msg, &sm, TOL_SUM);
+    COMPARE(msg, &b.sm, TOL_SUM);
     snprintf(msg, sizeof msg, "%s save_invstd", what);
-    COMPARE(msg, &si, TOL_SUM);
+    COMPARE(msg, &b.si, TOL_SUM);
     snprintf(msg, sizeof msg, "%s running_mean", what);
-    COMPARE(msg, &rm, TOL_SUM);
+    COMPARE(msg, &b.rm, TOL_SUM);
     snprintf(msg, sizeof msg, "%s running_var", what);
-    COMPARE(msg, &rv, TOL_SUM);
+    COMPARE(msg, &b.rv, TOL_SUM);
 
-    CHECK_OK(r_infer(R.ctx, &x.r, &g.r, &be.r, &rm.r, &rv.r, 1e-5f, &yi.r));
-    CHECK_OK(c_infer(C.ctx, &x.c, &g.c, &be.c, &rm.c, &rv.c, 1e-5f, &yi.c));
+    CHECK_OK(r_infer(R.ctx, &x.r, &b.g.r, &b.be.r, &b.rm.r, &b.rv.r, 1e-5f, &b.yi.r));
+    CHECK_OK(c_infer(C.ctx, &x.c, &b.g.c, &b.be.c, &b.rm.c, &b.rv.c, 1e-5f, &b.yi.c));
     snprintf(msg, sizeof msg, "%s infer y", what);
-    COMPARE(msg, &yi, TOL_SUM);
+    COMPARE(msg, &b.yi, TOL_SUM);
 
     Pair dy = pair_rand(n, c, h, w, -1, 1, ldy);
     Pair dx = pair_new(n, c, h, w, DT_F32), dg = pair_new(1, c, 1, 1, DT_F32);
     Pair db = pair_new(1, c, 1, 1, DT_F32);
     if (relu) {
-        CHECK_OK(ro->batchnorm_relu_backward(R.ctx, &x.r, &y.r, &dy.r, &g.r, &be.r, &sm.r, &si.r,
-                                             &dx.r, &dg.r, &db.r));
-        CHECK_OK(co->batchnorm_relu_backward(C.ctx, &x.c, &y.c, &dy.c, &g.c, &be.c, &sm.c, &si.c,
-                                             &dx.c, &dg.c, &db.c));
+        CHECK_OK(ro->batchnorm_relu_backward(R.ctx, &x.r, &b.y.r, &dy.r, &b.g.r, &b.be.r,
+                                             &b.sm.r, &b.si.r, &dx.r, &dg.r, &db.r));
+        CHECK_OK(co->batchnorm_relu_backward(C.ctx, &x.c, &b.y.c, &dy.c, &b.g.c, &b.be.c,
+                                             &b.sm.c, &b.si.c, &dx.c, &dg.c, &db.c));
     } else {
-        CHECK_OK(ro->batchnorm_backward(R.ctx, &x.r, &dy.r, &g.r, &sm.r, &si.r, &dx.r, &dg.r,
+        CHECK_OK(ro->batchnorm_backward(R.ctx, &x.r, &dy.r, &b.g.r, &b.sm.r, &b.si.r, &dx.r, &dg.r,
                                         &db.r));
-        CHECK_OK(co->batchnorm_backward(C.ctx, &x.c, &dy.c, &g.c, &sm.c, &si.c, &dx.c, &dg.c,
+        CHECK_OK(co->batchnorm_backward(C.ctx, &x.c, &dy.c, &b.g.c, &b.sm.c, &b.si.c, &dx.c, &dg.c,
                                         &db.c));
     }
     snprintf(msg, sizeof msg, "%s dx", what);
@@ -394,7 +415,8 @@ static void bn_case(int n, int c, int h, int w, float offset, int lx, int ldy, i
     COMPARE(msg, &dg, TOL_SUM);
     snprintf(msg, sizeof msg, "%s dbeta", what);
     COMPARE(msg, &db, TOL_SUM);
-    Pair *all[] = {&x, &g, &be, &rm, &rv, &y, &sm, &si, &yi, &dy, &dx, &dg, &db};
+    bn_set_free(&b);
+    Pair *all[] = {&x, &dy, &dx, &dg, &db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
 }
 
@@ -407,35 +429,32 @@ static void bn_tail_case(int n, int c, int h, int w, int lx, int lr, int with_dy
              lname(lx), lname(lr), with_dy2 ? " +dy2" : "", alias ? " aliased" : "");
     const BackendOps *ro = R.ops, *co = C.ops;
     Pair x = pair_rand(n, c, h, w, -2, 3, lx), r = pair_rand(n, c, h, w, -1, 1, lr);
-    Pair g = pair_rand(1, c, 1, 1, 0.5f, 1.5f, CPU_LAYOUT_NCHW);
-    Pair be = pair_rand(1, c, 1, 1, -0.5f, 0.5f, CPU_LAYOUT_NCHW);
-    Pair rm = pair_rand(1, c, 1, 1, -0.1f, 0.1f, CPU_LAYOUT_NCHW);
-    Pair rv = pair_rand(1, c, 1, 1, 0.9f, 1.1f, CPU_LAYOUT_NCHW);
-    Pair y = pair_new(n, c, h, w, DT_F32), sm = pair_new(1, c, 1, 1, DT_F32);
-    Pair si = pair_new(1, c, 1, 1, DT_F32), yi = pair_new(n, c, h, w, DT_F32);
-    CHECK_OK(ro->batchnorm_add_relu_forward_train(R.ctx, &x.r, &r.r, &g.r, &be.r, &rm.r, &rv.r,
-                                                  0.1f, 1e-5f, &y.r, &sm.r, &si.r));
-    CHECK_OK(co->batchnorm_add_relu_forward_train(C.ctx, &x.c, &r.c, &g.c, &be.c, &rm.c, &rv.c,
-                                                  0.1f, 1e-5f, &y.c, &sm.c, &si.c));
+    BnSet b = bn_set_new(n, c, h, w);
+    CHECK_OK(ro->batchnorm_add_relu_forward_train(R.ctx, &x.r, &r.r, &b.g.r, &b.be.r, &b.rm.r,
+                                                  &b.rv.r, 0.1f, 1e-5f, &b.y.r, &b.sm.r, &b.si.r));
+    CHECK_OK(co->batchnorm_add_relu_forward_train(C.ctx, &x.c, &r.c, &b.g.c, &b.be.c, &b.rm.c,
+                                                  &b.rv.c, 0.1f, 1e-5f, &b.y.c, &b.sm.c, &b.si.c));
     snprintf(msg, sizeof msg, "%s train y", what);
-    COMPARE(msg, &y, TOL_SUM);
+    COMPARE(msg, &b.y, TOL_SUM);
     snprintf(msg, sizeof msg, "%s running_var", what);
-    COMPARE(msg, &rv, TOL_SUM);
-    CHECK_OK(ro->batchnorm_add_relu_forward_infer(R.ctx, &x.r, &r.r, &g.r, &be.r, &rm.r, &rv.r,
-                                                  1e-5f, &yi.r));
-    CHECK_OK(co->batchnorm_add_relu_forward_infer(C.ctx, &x.c, &r.c, &g.c, &be.c, &rm.c, &rv.c,
-                                                  1e-5f, &yi.c));
+    COMPARE(msg, &b.rv, TOL_SUM);
+    CHECK_OK(ro->batchnorm_add_relu_forward_infer(R.ctx, &x.r, &r.r, &b.g.r, &b.be.r, &b.rm.r,
+                                                  &b.rv.r, 1e-5f, &b.yi.r));
+    CHECK_OK(co->batchnorm_add_relu_forward_infer(C.ctx, &x.c, &r.c, &b.g.c, &b.be.c, &b.rm.c,
+                                                  &b.rv.c, 1e-5f, &b.yi.c));
     snprintf(msg, sizeof msg, "%s infer y", what);
-    COMPARE(msg, &yi, TOL_SUM);
+    COMPARE(msg, &b.yi, TOL_SUM);
 
     Pair dy = pair_rand(n, c, h, w, -1, 1, lr), dy2 = pair_rand(n, c, h, w, -1, 1, lr);
     Pair dxo = pair_new(n, c, h, w, DT_F32), dro = pair_new(n, c, h, w, DT_F32);
     Pair dg = pair_new(1, c, 1, 1, DT_F32), db = pair_new(1, c, 1, 1, DT_F32);
     Pair *dx = alias ? &dy : &dxo, *dr = alias && with_dy2 ? &dy2 : &dro;
-    CHECK_OK(ro->batchnorm_add_relu_backward(R.ctx, &x.r, &y.r, &dy.r, with_dy2 ? &dy2.r : NULL,
-                                             &g.r, &sm.r, &si.r, &dx->r, &dr->r, &dg.r, &db.r));
-    CHECK_OK(co->batchnorm_add_relu_backward(C.ctx, &x.c, &y.c, &dy.c, with_dy2 ? &dy2.c : NULL,
-                                             &g.c, &sm.c, &si.c, &dx->c, &dr->c, &dg.c, &db.c));
+    CHECK_OK(ro->batchnorm_add_relu_backward(R.ctx, &x.r, &b.y.r, &dy.r, with_dy2 ? &dy2.r : NULL,
+                                             &b.g.r, &b.sm.r, &b.si.r, &dx->r, &dr->r, &dg.r,
+                                             &db.r));
+    CHECK_OK(co->batchnorm_add_relu_backward(C.ctx, &x.c, &b.y.c, &dy.c, with_dy2 ? &dy2.c : NULL,
+                                             &b.g.c, &b.sm.c, &b.si.c, &dx->c, &dr->c, &dg.c,
+                                             &db.c));
     snprintf(msg, sizeof msg, "%s dr", what);
     COMPARE(msg, dr, TOL_SUM);
     snprintf(msg, sizeof msg, "%s dx", what);
@@ -444,7 +463,8 @@ static void bn_tail_case(int n, int c, int h, int w, int lx, int lr, int with_dy
     COMPARE(msg, &dg, TOL_SUM);
     snprintf(msg, sizeof msg, "%s dbeta", what);
     COMPARE(msg, &db, TOL_SUM);
-    Pair *all[] = {&x, &r, &g, &be, &rm, &rv, &y, &sm, &si, &yi, &dy, &dy2, &dxo, &dro, &dg, &db};
+    bn_set_free(&b);
+    Pair *all[] = {&x, &r, &dy, &dy2, &dxo, &dro, &dg, &db};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) pair_free(all[i]);
 }
 
