@@ -33,7 +33,9 @@ before=$(screen | grep -o 'knot [0-9]*/[0-9]*: epoch [0-9.]* lr [0-9.e-]*')
 mouse 0 "$kcol" "$krow"
 mouse 3 "$((kcol - 4))" "$((krow - 6))"
 wait_for "Schedule (pending)" 5
-sleep 0.3
+# the pane was already pending (the preset), so wait for the knot's own line to change: a
+# fixed pause was too short on a loaded CI machine
+wait_gone "$before" 5
 after=$(screen | grep -o 'knot [0-9]*/[0-9]*: epoch [0-9.]* lr [0-9.e-]*')
 [ "$before" != "$after" ] || fail "the drag did not move the knot ($before)"
 awk -v a="${before##* }" -v b="${after##* }" 'BEGIN { exit !(b > a) }' || fail "the knot did not go up: $before -> $after"
