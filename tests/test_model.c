@@ -602,17 +602,20 @@ static void test_fusion(void) {
     plain_ops.batchnorm_relu_forward_infer = NULL;
     plain_ops.batchnorm_relu_backward = NULL;
     Backend variants[3] = {cpu, {&no_tail, cpu.ctx}, {&plain_ops, cpu.ctx}};
-    const char *names[3] = {"resnet20 (1x1 shortcuts)", "resnet20 (option A)", "wrn-10-2"};
-    ModelConfig nets[3] = {family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_CONV1X1),
+    const char *names[4] = {"resnet20 (1x1 shortcuts)", "resnet20 (option A)", "wrn-10-2",
+                            "resnet18 (ImageNet layout)"};
+    ModelConfig nets[4] = {family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_CONV1X1),
                            family(FAMILY_RESNET_CIFAR, 20, 1, SHORTCUT_IDENTITY_PAD),
-                           family(FAMILY_WRN, 10, 2, SHORTCUT_CONV1X1)};
+                           family(FAMILY_WRN, 10, 2, SHORTCUT_CONV1X1),
+                           family(FAMILY_RESNET, 18, 1, SHORTCUT_CONV1X1)};
     /* per net: batchnorm+relu pairs, batchnorm+add+relu tails, tails taking dy2.
      * resnet20: the stem's and each block's first batchnorm; each block's tail, and in all
      * but the last block the next block's first convolution hands its gradient part on as
      * dy2. With option A the padding layer sits between the batchnorm and the add in the two
-     * blocks that change width, so those two stay unfused. WRN is pre-activation: no tails. */
-    const int want[3][3] = {{1 + 9, 9, 8}, {1 + 9, 7, 6}, {2 * 3 + 1, 0, 0}};
-    for (int k = 0; k < 3; k++) {
+     * blocks that change width, so those two stay unfused. WRN is pre-activation: no tails.
+     * resnet18: the stem, 8 blocks; its stem's max pool sits between the stem and block 1. */
+    const int want[4][3] = {{1 + 9, 9, 8}, {1 + 9, 7, 6}, {2 * 3 + 1, 0, 0}, {1 + 8, 8, 7}};
+    for (int k = 0; k < 4; k++) {
         float *res[3] = {NULL, NULL, NULL};
         size_t n[3] = {0, 0, 0};
         int f[3][3];
