@@ -6,7 +6,8 @@
  * laptop anything else the user runs. Spinning that long starved them (docs/BENCHMARKS.md:
  * ~165 against ~350 images/s with other work running). Never spinning (PASSIVE) costs a
  * wake-up of the sleeping thread at each of the ~300 parallel regions of a resnet20 step,
- * 45-55 us each on a virtual machine. A short spin of 1000 iterations (about 10 us) covers the
+ * 45-55 us each on a virtual machine. A short spin of 1000 iterations (25-30 us on the Zen 5
+ * development VM, measured with gaps of known length between regions) covers the
  * gaps between consecutive regions of one step without holding a core when the step waits
  * for something else. Measured with `shortcut train` on resnet20 (docs/BENCHMARKS.md, "OpenMP
  * wait policy"): +15% on an idle machine against PASSIVE, -8% with a busy process or a second
