@@ -207,6 +207,9 @@ static void test_conv(int alg) {
         {2, 64, 4, 4, 64, 3, 1, 1, 0},     /* a resnet20 stage-3 block at small batch */
         {2, 32, 2, 2, 32, 3, 2, 1, 0},     /* down to a 1x1 map */
         {3, 64, 1, 1, 32, 1, 1, 0, 1},     /* on a 1x1 map */
+        {2, 16, 5, 32, 16, 3, 1, 1, 0},    /* 32 wide, 16 out: mirrored forward (rule) */
+        {2, 32, 3, 32, 16, 3, 1, 1, 0},    /* mirrored, channels swapped unequal */
+        {1, 16, 4, 32, 16, 5, 1, 2, 0},    /* mirrored 5x5 */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const ConvShape *s = &shapes[i];
@@ -249,6 +252,11 @@ static void test_conv_fast_path(void) {
         conv_case(s, cpu_preferred_layout(&probe), cpu_preferred_layout(&probe_out), &d, TOL_SUM);
         for (int dir = 0; dir < 3; dir++) {
             const char *impl = cpu_conv_impl(&d, dir);
+            /* stage 1's forward runs as its mirror's backward-data where blocked (the rule) */
+            int mirrored = strncmp(impl, "mirror:", 7) == 0;
+            if (mirrored) impl += 7;
+            if (dnnl && dir == 0 && s->cin == 16 && s->cout == 16 && s->stride == 1)
+                CHECK(mirrored == (cpu_preferred_layout(&probe) == CPU_LAYOUT_BLK16));
             int fast = impl[0] && (dnnl ? strncmp(impl, "jit", 3) == 0
                                         : strncmp(impl, "ref", 3) != 0);
             if (!fast)
