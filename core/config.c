@@ -184,7 +184,7 @@ const Field CONFIG_FIELDS[] = {
      .help = "Compute precision: auto (bf16 where supported on the GPU, else fp32), fp32, bf16 "
              "or fp16; master weights stay fp32."},
     {F_INT("train.threads", train.threads), IN_CC(0, 4096), .def = "0",
-     .help = "CPU threads; 0: all cores."},
+     .help = "CPU threads; 0: all cores, one fewer per core other programs keep busy."},
     {F_BOOL("train.deterministic", train.deterministic), .def = "false",
      .help = "Prefer deterministic algorithms (same numbers run to run) over the fastest."},
     {F_ENUM("train.schedule.type", train.schedule.kind, SCHEDULE_KIND_NAMES), .def = "cosine",

@@ -88,7 +88,7 @@ typedef struct TrainConfig {
     int checkpoint_every;         /* epochs between checkpoints; 0: only at the end */
     char device[16];              /* auto | cpu | cuda | reference */
     Precision precision;
-    int threads;                  /* 0: all cores */
+    int threads;                  /* 0: all cores, less while others are busy (cpushare.h) */
     int deterministic;
 } TrainConfig;
 

@@ -505,6 +505,16 @@ static void run_one_step(Session *s, Trainer *t, RunState *state) {
         return;
     }
     Snapshot *w = &s->work;
+    if (trainer_fit_threads(t, now_s())) {
+        snprintf(w->device, sizeof w->device, "%s", t->device_line);
+        const CpuShare *c = &t->share;
+        if (c->threads < c->max_threads)
+            work_log(s, 0, "other programs are using %.1f of %d cores: training on %d thread%s "
+                     "until they stop", c->foreign, c->max_threads, c->threads,
+                     c->threads == 1 ? "" : "s");
+        else
+            work_log(s, 0, "the cores are free again: training on %d threads", c->threads);
+    }
     double ips = r.seconds > 0 ? r.batch / r.seconds : 0;
     /* The first steps include one-time setup (buffer allocation, algorithm choice): do not let
      * them dominate the rate the ETA is computed from. */

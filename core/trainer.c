@@ -154,15 +154,34 @@ static Status open_loader(Trainer *t) {
 static void describe_device(Trainer *t) {
     Precision p = t->cfg.train.precision;
     const char *what = t->backend.ops->describe(t->backend.ctx);
+    char shared[64] = "";
+    if (t->share_cores && t->share.threads < t->share.max_threads)
+        snprintf(shared, sizeof shared, " (%d of %d cores: other programs are busy)",
+                 t->share.threads, t->share.max_threads);
     if (t->backend.ops->set_precision) {
-        snprintf(t->device_line, sizeof t->device_line, "%s", what);
+        snprintf(t->device_line, sizeof t->device_line, "%s%s", what, shared);
         return;
     }
     char extra[96] = "";
     if (p == PRECISION_BF16 || p == PRECISION_FP16)
         snprintf(extra, sizeof extra, " (precision %s: the %s backend computes in fp32 only)",
                  config_precision_name(p), t->backend.ops->name);
-    snprintf(t->device_line, sizeof t->device_line, "%s, fp32%s", what, extra);
+    snprintf(t->device_line, sizeof t->device_line, "%s%s, fp32%s", what, shared, extra);
+}
+
+/* Whether the thread count follows the load (trainer.h, share_cores), and its fresh start. */
+static void share_reset(Trainer *t) {
+    t->share_cores = t->cfg.train.threads == 0 && !t->cfg.train.deterministic &&
+                     t->backend.ops->set_threads != NULL;
+    cpushare_init(&t->share, cpushare_cores());
+}
+
+int trainer_fit_threads(Trainer *t, double now_s) {
+    if (!t->share_cores || t->share.max_threads < 2) return 0;
+    if (!cpushare_poll(&t->share, now_s)) return 0;
+    t->backend.ops->set_threads(t->backend.ctx, t->share.threads);
+    describe_device(t);
+    return 1;
 }
 
 /* Backends that augment on their device get the training images once, as U8 (trainer.h). When
@@ -197,6 +216,7 @@ static Status build(Trainer *t) {
     if (t->backend.ops->set_precision)
         TRY(t->backend.ops->set_precision(t->backend.ctx, (int)t->cfg.train.precision,
                                           t->cfg.train.deterministic));
+    share_reset(t);
     describe_device(t);
     TRY(dataset_load_splits(&t->cfg, &t->data));
     if (t->data.train.count == 0)
@@ -512,9 +532,14 @@ Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count)
     int batch_changed = next.train.batch_size != t->cfg.train.batch_size;
     int augment_changed = memcmp(&next.data.augment, &t->cfg.data.augment, sizeof next.data.augment);
     long images_done = t->batch_in_epoch * (long)t->cfg.train.batch_size;
-    if (next.train.threads != t->cfg.train.threads && t->backend.ops->set_threads)
+    int threads_changed = next.train.threads != t->cfg.train.threads;
+    if (threads_changed && t->backend.ops->set_threads)
         t->backend.ops->set_threads(t->backend.ctx, next.train.threads);
     t->cfg = next;
+    if (threads_changed) {
+        share_reset(t);
+        describe_device(t);
+    }
     if (augment_changed) loader_set_augment(t->loader, &t->cfg.data.augment);
     if (batch_changed) {
         /* Keep the position in the epoch in images; the batch grid moves to the new size. */

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "cpushare.h"
 #include "dataset.h"
 #include "loader.h"
 #include "model.h"
@@ -54,6 +55,12 @@ typedef struct Trainer {
     int device_augment;
     Tensor train_pixels;
     int eval_only;              /* opened by trainer_open_for_eval: never trains */
+
+    /* train.threads 0 on a backend with host threads: the count follows what other programs
+     * leave free (cpushare.h; trainer_fit_threads). Off for explicit counts and for
+     * train.deterministic, since oneDNN splits its sums by thread. */
+    int share_cores;
+    CpuShare share;
 
     /* batch tensors on the backend */
     Tensor x;                   /* (N, 3, S, S) */
@@ -117,6 +124,11 @@ long trainer_steps_per_epoch(const Trainer *t);
 double trainer_current_lr(const Trainer *t);
 /* 1 when epoch >= cfg.epochs. */
 int trainer_done(const Trainer *t);
+
+/* Between steps: with share_cores set, sample the CPU load (about once a second) and move the
+ * backend's thread count to what fits beside other programs. Returns 1 when it changed (the
+ * device line then says so). */
+int trainer_fit_threads(Trainer *t, double now_s);
 
 /* One optimizer step. A non-finite loss stops with ST_ERR_NUMERIC (message names epoch, step,
  * lr) before the weights are updated. */

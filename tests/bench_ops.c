@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cpushare.h"
 #include "cpu/cpu_internal.h"
 #include "model.h"
 #include "rng.h"
@@ -54,52 +55,17 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Busy jiffies of the whole machine and of this process, for the foreign-load check. */
-static void jiffies(long long *all_busy, long long *all_total, long long *own) {
-    *all_busy = *all_total = *own = 0;
-    FILE *f = fopen("/proc/stat", "r");
-    if (f) {
-        long long v[8] = {0};
-        if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7]) == 8) {
-            for (int i = 0; i < 8; i++) *all_total += v[i];
-            *all_busy = *all_total - v[3] - v[4];
-        }
-        fclose(f);
-    }
-    f = fopen("/proc/self/stat", "r");
-    if (f) {
-        char buf[1024];
-        if (fgets(buf, sizeof buf, f)) {
-            const char *p = strrchr(buf, ')');
-            long long ut = 0, st = 0;
-            /* after "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
-             * cmajflt utime stime */
-            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut,
-                            &st) == 2)
-                *own = ut + st;
-        }
-        fclose(f);
-    }
+/* Share (%) of the allowed CPUs that other processes used since `l` (core/cpushare.h). */
+static double load_foreign_pct(CpuLoadSample l) {
+    CpuLoadSample e;
+    if (!cpuload_sample(&e)) return 0.0;
+    return cpuload_foreign_pct(&l, &e);
 }
 
-typedef struct Load {
-    long long busy, total, own;
-} Load;
-
-static Load load_start(void) {
-    Load l;
-    jiffies(&l.busy, &l.total, &l.own);
+static CpuLoadSample load_start(void) {
+    CpuLoadSample l;
+    cpuload_sample(&l);
     return l;
-}
-
-/* Share (%) of all CPUs used by other processes since `l`. */
-static double load_foreign_pct(Load l) {
-    Load e = load_start();
-    long long total = e.total - l.total;
-    if (total <= 0) return 0.0;
-    double foreign = (double)(e.busy - l.busy) - (double)(e.own - l.own);
-    return foreign < 0 ? 0.0 : 100.0 * foreign / (double)total;
 }
 
 static double median(double *v, int n) {
@@ -160,7 +126,7 @@ static double time_reps(int reps, Status (*fn)(void *), void *arg) {
     if (reps > 64) reps = 64;
     die_if(fn(arg), "warm-up");
     for (int attempt = 0; attempt < MAX_TRIES && best_foreign > QUIET_PCT; attempt++) {
-        Load l = load_start();
+        CpuLoadSample l = load_start();
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
             die_if(fn(arg), "timed call");
@@ -731,7 +697,7 @@ static void bench_step(Backend *inner, int batch, int steps, int windows, int un
     while (quiet < windows && tried < windows * 10) {
         double kind0[K_KINDS];
         memcpy(kind0, g_kind_s, sizeof kind0);
-        Load l = load_start();
+        CpuLoadSample l = load_start();
         double t0 = now_s();
         for (int s = 0; s < steps; s++)
             die_if(train_step(b, m, &x, &labels, &loss, &pred, &prob, &dz, count, ps, gs, ms,

@@ -233,6 +233,56 @@ static void test_edits(void) {
     trainer_destroy(t);
 }
 
+/* train.threads 0 follows other programs' load (cpushare.h): explicit counts and
+ * deterministic runs never do. A window in which others used a whole core is made by moving
+ * the trainer's last sample back by 1.5 s of one busy core, so the test does not depend on
+ * what else the machine runs. */
+static void test_threads_follow_load(void) {
+    Config c;
+    tiny_config(&c);
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    CHECK(!t->share_cores);   /* threads 1: fixed */
+    CHECK_INT(trainer_fit_threads(t, 1e6), 0);
+    trainer_destroy(t);
+    c.train.deterministic = 1;
+    c.train.threads = 0;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    CHECK(!t->share_cores);
+    trainer_destroy(t);
+    c.train.deterministic = 0;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    CHECK(t->share_cores);
+    CHECK_INT(t->share.threads, cpushare_cores());
+    CpuLoadSample now;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (t->share.max_threads < 2 || !cpuload_sample(&now) || hz <= 0) {
+        printf("one core or no /proc/stat: thread sharing not exercised\n");
+        trainer_destroy(t);
+        return;
+    }
+    CpuLoadSample then = now;
+    then.total -= (long long)(1.5 * (double)hz * (double)now.cpus);
+    then.busy -= (long long)(1.5 * (double)hz);
+    t->share.last = then;
+    t->share.last_s = 1000.0;
+    CHECK_INT(trainer_fit_threads(t, 1001.5), 1);
+    CHECK_INT(t->share.threads, t->share.max_threads - 1);
+    CHECK(strstr(t->device_line, "other programs are busy") != NULL);
+    StepResult r;
+    CHECK_OK(trainer_step(t, &r));   /* trains on with fewer threads */
+    /* a live edit to an explicit count ends the sharing; back to 0 starts it afresh */
+    const char *two[] = {"train.threads=2"};
+    CHECK_OK(trainer_apply_edit(t, two, 1));
+    CHECK(!t->share_cores);
+    CHECK(strstr(t->device_line, "other programs") == NULL);
+    const char *all[] = {"train.threads=0"};
+    CHECK_OK(trainer_apply_edit(t, all, 1));
+    CHECK(t->share_cores);
+    CHECK_INT(t->share.threads, t->share.max_threads);
+    trainer_destroy(t);
+}
+
 static void test_session(const char *tmp) {
     SessionOptions o = {0};
     tiny_config(&o.config);
@@ -494,6 +544,7 @@ int main(void) {
     test_bf16_training();
     test_device_augment();
     test_edits();
+    test_threads_follow_load();
     test_session(tmp);
     test_lr_find_leaves_run_unchanged();
     test_lr_suggest();

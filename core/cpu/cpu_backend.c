@@ -175,8 +175,8 @@ static const char *cpu_describe(void *vctx) {
     cpu_model_name(model, sizeof model);
     char library[64];
     cpu_conv_library(library, sizeof library);
-    snprintf(ctx->description, sizeof ctx->description, "cpu: %s, %d threads, %s, %s", model,
-             ctx->threads, library, ctx->precision_note);
+    snprintf(ctx->description, sizeof ctx->description, "cpu: %s, %d thread%s, %s, %s", model,
+             ctx->threads, ctx->threads == 1 ? "" : "s", library, ctx->precision_note);
     return ctx->description;
 }
 
