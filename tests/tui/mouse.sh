@@ -28,15 +28,25 @@ click "$(printf '%s' "$pre" | LC_ALL=C.UTF-8 wc -m)" 0
 wait_for "Learning rate: recorded" 5
 keys P
 wait_for "knot " 5                          # the last knot is selected: the rightmost on the chart
-read -r krow kcol < <(find_glyph "◆") || fail "no knot on the chart"
 before=$(screen | grep -o 'knot [0-9]*/[0-9]*: epoch [0-9.]* lr [0-9.e-]*')
-mouse 0 "$kcol" "$krow"
-mouse 3 "$((kcol - 4))" "$((krow - 6))"
+# Drag: press on the knot, release 4 columns left and 6 rows up. The pane was already pending
+# (the preset), so success shows as the knot's own line changing. About one first drag in 30
+# leaves no trace (twice in fresh-clone CI runs; here 2 of 61 runs, idle or busy; the second
+# drag always took; cause not found, see the session-4 note), so a drag that changed nothing
+# in 5 s is tried again from a fresh reading of the screen, up to 3 times. Every attempt
+# failing is a failure, and the ok line says how many were needed.
+after=$before
+for attempt in 1 2 3; do
+    read -r krow kcol < <(find_glyph "◆") || fail "no knot on the chart"
+    mouse 0 "$kcol" "$krow"
+    mouse 3 "$((kcol - 4))" "$((krow - 6))"
+    for _ in $(seq 50); do
+        after=$(screen | grep -o 'knot [0-9]*/[0-9]*: epoch [0-9.]* lr [0-9.e-]*')
+        [ "$after" != "$before" ] && break 2
+        sleep 0.1
+    done
+done
 wait_for "Schedule (pending)" 5
-# the pane was already pending (the preset), so wait for the knot's own line to change: a
-# fixed pause was too short on a loaded CI machine
-wait_gone "$before" 5
-after=$(screen | grep -o 'knot [0-9]*/[0-9]*: epoch [0-9.]* lr [0-9.e-]*')
 [ "$before" != "$after" ] || fail "the drag did not move the knot ($before)"
 awk -v a="${before##* }" -v b="${after##* }" 'BEGIN { exit !(b > a) }' || fail "the knot did not go up: $before -> $after"
 keys a
@@ -52,4 +62,4 @@ click "$mcol" "$mrow"
 wait_for "SGD momentum" 5                   # the field's help: its editor is open
 keys Escape
 quit_and_save 0
-echo "ok: mouse ($before -> $after)"
+echo "ok: mouse ($before -> $after, drag attempts: $attempt)"
