@@ -457,6 +457,8 @@ static int apply_command(Session *s, Trainer **tp, const Command *c, RunState *s
         } else {
             for (int i = 0; i < n; i++)
                 work_log(s, 0, "set %s (from step %ld)", items[i], t->global_step);
+            /* train.threads changes the device line */
+            snprintf(s->work.device, sizeof s->work.device, "%s", t->device_line);
             char label[40];
             edit_label(items, n, label, sizeof label);
             add_marker(s, t->global_step, label);

@@ -308,7 +308,8 @@ static void test_session(const char *tmp) {
     }
     CHECK_INT(snap->global_step, 1);
     CHECK_INT(snap->state, RUN_PAUSED);
-    session_post(s, CMD_SET, "train.lr=0.02\ntrain.schedule.type=constant");
+    CHECK(strstr(snap->device, "1 thread,") != NULL);
+    session_post(s, CMD_SET, "train.lr=0.02\ntrain.schedule.type=constant\ntrain.threads=2");
     session_post(s, CMD_SET, "train.batch_size=-3");
     session_post(s, CMD_RESUME, NULL);
     for (int i = 0; i < 200 && snap->global_step < 5; i++) {
@@ -324,6 +325,7 @@ static void test_session(const char *tmp) {
     }
     CHECK_INT(refused, 1);
     CHECK_INT(set_logged, 1);
+    CHECK(strstr(snap->device, "2 threads,") != NULL);   /* the edit's device line */
     CHECK(snap->hist_len > 0);
     session_post(s, CMD_PAUSE, NULL);
     session_destroy(s);   /* stops and saves */
