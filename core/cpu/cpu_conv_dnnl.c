@@ -11,7 +11,8 @@
  * and checkpoints see plain arrays) and are reordered into the primitive's own format per
  * call: for the widths we train that costs microseconds against milliseconds of convolution.
  * Scratchpads are user-managed (one shared buffer in the context), so steady-state training
- * allocates nothing. Winograd or direct is a fixed, measured rule (winograd_wanted).
+ * allocates nothing. Winograd or direct is a fixed, measured rule (winograd_wanted), and so is
+ * running a forward as the backward-data of its mirror convolution (mirror_wanted).
  *
  * bf16 (ctx->bf16, set from train.precision): a step that computes in bf16 reads its
  * activations as bf16 copies made just before the primitive runs (a oneDNN reorder into a
@@ -164,7 +165,7 @@ typedef struct ConvPlan {
     int magic;
     int c_in, c_out, kh, kw, stride, pad, has_bias, threads, alg, bf16;
     ConvStep step[CONV_DIRS];
-    float *w_mirror;   /* the mirrored forward's weights (mirror_weights), made per call */
+    float *w_mirror;   /* the mirrored forward's weights (mirror_forward), made per call */
 } ConvPlan;
 
 static void step_free(ConvStep *s) {
