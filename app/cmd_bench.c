@@ -17,6 +17,7 @@
 #include "augment.h"
 #include "backend.h"
 #include "cli.h"
+#include "cpushare.h"
 #include "model.h"
 #include "rng.h"
 
@@ -24,7 +25,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: shortcut bench [CONFIG.yaml] [--batch N] [--threads N] [--windows N]\n"
                "                      [--window-seconds S] [--mode train|infer|both] [--set k=v]...\n"
                "\nPrints one line per mode: mode=train|infer model= batch= threads= img_per_s=\n"
-               "(median over windows) min= max= ms_per_iter= eff_gflops= deterministic= device=.\n"
+               "(median over windows) min= max= ms_per_iter= eff_gflops= deterministic=\n"
+               "foreign_cpu_pct= (the most other programs used of the CPUs in any window) device=.\n"
                "With --set train.deterministic=true, also nondeterministic_img_per_s= and\n"
                "deterministic_cost_pct= (the speed given up for bit-identical reruns).\n");
 }
@@ -123,9 +125,11 @@ static Status bench_sync(Bench *bn) {
     return bn->b->ops->download(bn->b->ctx, &one, v);
 }
 
-/* Warm up, calibrate iterations per window, time `windows` windows; returns the median rate. */
+/* Warm up, calibrate iterations per window, time `windows` windows; returns the median rate
+ * and the largest share of the CPUs (%) other programs used in a window. */
 static Status run_mode(Bench *bn, int train, int batch, int windows, double window_s,
-                       double *median, double *lo, double *hi, double *ms_per_iter) {
+                       double *median, double *lo, double *hi, double *ms_per_iter,
+                       double *foreign_pct) {
     for (int i = 0; i < 2; i++) TRY(bench_iter(bn, train));
     TRY(bench_sync(bn));
     double t0 = now_s();
@@ -135,7 +139,10 @@ static Status run_mode(Bench *bn, int train, int batch, int windows, double wind
     int iters = (int)fmax(1.0, round(window_s / fmax(t_iter, 1e-6)));
     double *rates = malloc(sizeof(double) * (size_t)windows);
     if (!rates) return status_fail(ST_ERR_OOM, "out of memory");
+    *foreign_pct = 0;
     for (int w = 0; w < windows; w++) {
+        CpuLoadSample load0, load1;
+        int have_load = cpuload_sample(&load0);
         double s = now_s();
         for (int i = 0; i < iters; i++) {
             Status st = bench_iter(bn, train);
@@ -144,6 +151,8 @@ static Status run_mode(Bench *bn, int train, int batch, int windows, double wind
         Status st = bench_sync(bn);
         if (st != ST_OK) { free(rates); return st; }
         rates[w] = batch * iters / (now_s() - s);
+        if (have_load && cpuload_sample(&load1))
+            *foreign_pct = fmax(*foreign_pct, cpuload_foreign_pct(&load0, &load1));
     }
     qsort(rates, (size_t)windows, sizeof(double), cmp_double);
     *median = windows % 2 ? rates[windows / 2] : 0.5 * (rates[windows / 2 - 1] + rates[windows / 2]);
@@ -221,8 +230,9 @@ int cmd_bench(int argc, char **argv) {
     const char *modes[2] = {"train", "infer"};
     for (int k = 0; k < 2 && st == ST_OK; k++) {
         if (strcmp(mode, "both") && strcmp(mode, modes[k])) continue;
-        double med = 0, lo = 0, hi = 0, ms = 0;
-        st = run_mode(&bn, k == 0, (int)batch, (int)windows, window_s, &med, &lo, &hi, &ms);
+        double med = 0, lo = 0, hi = 0, ms = 0, foreign = 0, foreign2 = 0;
+        st = run_mode(&bn, k == 0, (int)batch, (int)windows, window_s, &med, &lo, &hi, &ms,
+                      &foreign);
         if (st != ST_OK) break;
         double flops = (k == 0 ? 6.0 : 2.0) * (double)macs * med;
         char cost[128] = "";
@@ -232,20 +242,26 @@ int cmd_bench(int argc, char **argv) {
             st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, 0);
             if (st == ST_OK)
                 st = run_mode(&bn, k == 0, (int)batch, (int)windows, window_s, &med2, &lo2, &hi2,
-                              &ms2);
+                              &ms2, &foreign2);
             if (st == ST_OK)
                 st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, 1);
             if (st != ST_OK) break;
             snprintf(cost, sizeof cost,
                      " nondeterministic_img_per_s=%.2f deterministic_cost_pct=%.1f", med2, med2 > 0 ? 100.0 * (med2 - med) / med2 : 0.0);
         }
+        foreign = fmax(foreign, foreign2);
         printf("mode=%s model=%s batch=%ld threads=%ld img_per_s=%.2f min=%.2f max=%.2f "
                "ms_per_iter=%.1f eff_gflops=%.1f params=%lld macs_per_img=%lld side=%d "
-               "data=synthetic deterministic=%d%s device=\"%s\"\n",
+               "data=synthetic deterministic=%d%s foreign_cpu_pct=%.1f device=\"%s\"\n",
                modes[k], cfg.name[0] ? cfg.name : "model", batch, threads, med, lo, hi, ms,
                flops / 1e9, model_num_trainable(bn.m), macs, side, cfg.train.deterministic ? 1 : 0,
-               cost, b.ops->describe(b.ctx));
+               cost, foreign, b.ops->describe(b.ctx));
         fflush(stdout);
+        /* These machines are shared: a figure taken beside a busy program says little. */
+        if (foreign > 10.0)
+            fprintf(stderr, "shortcut bench: note: other programs used up to %.0f%% of the CPUs "
+                    "while mode=%s was measured; its figures are likely low: measure again when "
+                    "the machine is quiet\n", foreign, modes[k]);
     }
     bench_free(&bn);
     model_destroy(bn.m);

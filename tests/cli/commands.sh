@@ -250,6 +250,9 @@ for kv in "batch=16" "threads=1" "model=quick" "deterministic=0"; do
     grep -qF " $kv " <<<"$line" || fail "bench: no ' $kv ' in the line"
 done
 grep -qF "nondeterministic_img_per_s=" <<<"$line" && fail "bench: nondeterministic_img_per_s= without train.deterministic"
+# how much other programs disturbed the measurement, a share of all CPUs in percent
+fp=$(sed -n 's/.* foreign_cpu_pct=\([0-9.]*\) .*/\1/p' <<<"$line")
+[ -n "$fp" ] && awk -v v="$fp" 'BEGIN { exit !(v >= 0 && v <= 100) }' || fail "bench: foreign_cpu_pct='$fp' is not a percentage"
 
 sc "${BENCH[@]}" --set train.deterministic=true
 bench_line deterministic
