@@ -726,10 +726,11 @@ static Status plan_buffers(Model *m) {
      * to its producer's step. For the output of a fused group that is before the batchnorm's
      * step, where the fused op reads it: only that op's own outputs can take the buffer in
      * between, which the fused ops allow (backend.h). The input's gradient has its own tensor
-     * and the logits' comes from the caller. An add hands its gradient on unchanged, so an input whose only consumer
-     * is the add shares the add output's gradient buffer (`rep`: the value whose buffer it
-     * uses; layers from the last, so chains of adds resolve) and model.c skips the copy; the
-     * shared buffer lives from the first start to the last end of its values. */
+     * and the logits' comes from the caller. An add hands its gradient on unchanged, so an
+     * input whose only consumer is the add shares the add output's gradient buffer (`rep`: the
+     * value whose buffer it uses; layers from the last, so chains of adds resolve) and model.c
+     * skips the copy; the shared buffer lives from the first start to the last end of its
+     * values. */
     for (int v = 0; v < V; v++)
         rep[v] = v;
     for (int i = L - 1; i >= 0; i--) {
