@@ -3,14 +3,20 @@
 # TUI/viewer off, build, run the CUDA parity tests, time `shortcut bench` for the issue's models,
 # and time PyTorch on the same GPU (torch_reference_gpu.py). One command; run from anywhere.
 #
-#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch all (default: all =
-#                                     env build test bench; torch is separate, it takes minutes)
+#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch profile all (default:
+#                                     all = env build test bench; torch is separate, it takes
+#                                     minutes; profile times every kernel of a few steps)
 #
 # Environment:
 #   OUT        folder for logs and results (default .gpu/out); every step appends to
 #              OUT/gpu-run.log and writes OUT/<step>.txt
 #   BUILD      build folder (default build-gpu)
 #   BENCH_MODELS / TORCH_MODELS   comma lists to run a subset (default: all four models)
+#   BENCH_PRECISIONS              comma list of precisions for bench (default fp32,bf16; bf16
+#                                 also runs once with deterministic: true, unless
+#                                 BENCH_DETERMINISTIC=0)
+#   PROFILE_MODEL, PROFILE_PRECISION, PROFILE_KERNELS   what `profile` runs under Nsight Compute
+#                                 (default resnet20, bf16, 1500 kernels after the first 10000)
 #   TORCH_VARIANTS                passed to torch_reference_gpu.py --variants
 # Needs: nvcc (CUDA 12+), CMake, ninja, a C compiler, cuDNN 9 (scripts/gpu-find-cudnn.sh finds
 # the toolkit's or PyTorch's), and libyaml/OpenBLAS/oneDNN: from the system, or from
@@ -30,6 +36,9 @@ die() { say "error: $*"; exit 1; }
 # ---- environment: cuDNN, host libraries ------------------------------------------------------
 PREFIX=""
 DNNL=ON
+# PyTorch brings its own cuDNN: python3 runs with the library path we were started with, not
+# the one that points our build at the system's cuDNN (a different version breaks torch)
+ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}
 setup_env() {
   local exports
   exports=$("$ROOT/scripts/gpu-find-cudnn.sh") || die "cuDNN 9 not found: $exports"
@@ -77,7 +86,7 @@ step_env() {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true
     nvcc --version | tail -n 2
     echo "cuDNN: $CUDNN_LIBRARY"
-    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+    LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
 "cudnn", torch.backends.cudnn.version())' 2>&1 || echo "torch: not importable"
   } > "$OUTDIR/env.txt"
   cat "$OUTDIR/env.txt" >> "$LOG"
@@ -145,12 +154,14 @@ bench_args() {
 step_bench() {
   [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
   local models=${BENCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10} m prec det rc=0
+  local precs=${BENCH_PRECISIONS:-fp32,bf16} dets="false true"
+  [ "${BENCH_DETERMINISTIC:-1}" = 0 ] && dets=false
   : > "$OUTDIR/bench.txt"
   for m in ${models//,/ }; do
-    for prec in fp32 bf16; do
-      for det in false true; do
+    for prec in ${precs//,/ }; do
+      for det in $dets; do
         # the deterministic cost is measured once per model, in bf16
-        [ "$det" = true ] && [ "$prec" = fp32 ] && continue
+        [ "$det" = true ] && [ "$prec" != bf16 ] && continue
         say "bench: $m precision=$prec deterministic=$det"
         bench_args "$m"
         if ! (cd "$ROOT" && "$BUILD/shortcut" bench "${BARGS[@]}" --mode train \
@@ -180,8 +191,28 @@ step_torch() {
   local args=(--models "${TORCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10}")
   [ -n "${TORCH_VARIANTS:-}" ] && args+=(--variants "$TORCH_VARIANTS")
   say "torch: python3 $script ${args[*]}"
-  python3 "$script" "${args[@]}" 2>&1 | tee -a "$OUTDIR/torch.txt" >> "$LOG"
+  LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH python3 "$script" "${args[@]}" 2>&1 | tee -a "$OUTDIR/torch.txt" >> "$LOG"
   return "${PIPESTATUS[0]}"
+}
+
+# ---- where the GPU time goes: every kernel of a window of training steps -------------------
+# Nsight Compute times each kernel (one metric, so one pass per kernel) after skipping the
+# warm-up's algorithm search; scripts/gpu-kernel-times.py sums them per kernel name.
+step_profile() {
+  [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
+  command -v ncu >/dev/null 2>&1 || die "ncu (Nsight Compute) is not on PATH"
+  local m=${PROFILE_MODEL:-resnet20} prec=${PROFILE_PRECISION:-bf16}
+  local count=${PROFILE_KERNELS:-1500} skip=${PROFILE_SKIP:-10000}
+  local csv=$OUTDIR/profile-$m-$prec.csv
+  bench_args "$m"
+  say "profile: $m precision=$prec, $count kernels after $skip"
+  (cd "$ROOT" && ncu --csv --metrics gpu__time_duration.sum --launch-skip "$skip" \
+       --launch-count "$count" --clock-control none \
+       "$BUILD/shortcut" bench "${BARGS[@]}" --mode train --windows 2 --window-seconds 2 \
+       --set train.device=cuda --set train.precision="$prec") > "$csv" 2>> "$LOG" ||
+    die "ncu failed (see $LOG and $csv)"
+  python3 "$ROOT/scripts/gpu-kernel-times.py" "$csv" | tee "$OUTDIR/profile-$m-$prec.txt" |
+    tee -a "$LOG"
 }
 
 steps=("$@")
@@ -196,7 +227,8 @@ for s in "${steps[@]}"; do
     test) step_test || status=1 ;;
     bench) step_bench || status=1 ;;
     torch) step_torch || status=1 ;;
-    *) die "unknown step '$s' (env, build, test, bench, torch, all)" ;;
+    profile) step_profile ;;
+    *) die "unknown step '$s' (env, build, test, bench, torch, profile, all)" ;;
   esac
 done
 say "done (status $status); results in $OUTDIR"
