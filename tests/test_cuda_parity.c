@@ -11,8 +11,9 @@
  *    c * B, where B is the same op applied to |inputs| (the sum of |terms| of that output) and
  *    c = 1e-5 in fp32, 2^-7 in bf16 (operands rounded to 8 bits: 2^-9 each, plus the rounded
  *    result, with margin), 2^-9 in fp16 (atol 1e-4 there for subnormals);
- *  - batchnorm: 1e-5 of the largest |value| + 1e-4 relative (statistics reduced in float by
- *    cuDNN, in double by the reference); pooling averages and max-pool gradients 1e-6 relative;
+ *  - batchnorm and its relu / add+relu fusions: 1e-5 of the largest |value| + 1e-4 relative
+ *    (statistics summed in float then double on the GPU, in double by the reference); the
+ *    fused backward's dr exactly (dy + dy2 masked: one float add); pooling averages and max-pool gradients 1e-6 relative;
  *    loss and softmax probability 1e-6 absolute + 1e-5 relative, dlogits 1e-7 + 1e-5;
  *    sum of squares 1e-10 relative;
  *  - on-device augmentation: exact (the same float operations as augment_apply());
@@ -434,6 +435,105 @@ static void test_batchnorm(void) {
         float *fs[] = {hx, hdy, hg, hb, hrm, hrv};
         for (int j = 0; j < 6; j++)
             free(fs[j]);
+    }
+}
+
+/* The fused forms, relu(bn(x)) and relu(bn(x) + r), forward (train and inference) and
+ * backward. Backward is given the reference's forward output on both sides, so the relu masks
+ * are the same elements (an output within rounding of zero could otherwise fall either way).
+ * tail = 1 tests the residual form: with dy2 or without, and with dx written over dy and dr
+ * over dy2, as the model's buffer plan does. */
+typedef struct FusedOut {
+    float *y, *sm, *si, *rm, *rv, *yi, *dx, *dr, *dg, *db;
+} FusedOut;
+
+static FusedOut fused_run(Backend *b, int tail, int with_dy2, int alias, int n, int c, int h,
+                          int w, const float *const in[9], const float *hy) {
+    /* in: x, r, gamma, beta, running mean, running var, dy, dy2 (or NULL) */
+    const BackendOps *o = b->ops;
+    Tensor x = t_from(b, n, c, h, w, in[0]), r = t_from(b, n, c, h, w, in[1]);
+    Tensor g = t_from(b, 1, c, 1, 1, in[2]), be = t_from(b, 1, c, 1, 1, in[3]);
+    Tensor rm = t_from(b, 1, c, 1, 1, in[4]), rv = t_from(b, 1, c, 1, 1, in[5]);
+    Tensor dy = t_from(b, n, c, h, w, in[6]);
+    Tensor dy2 = t_from(b, n, c, h, w, with_dy2 ? in[7] : in[6]);
+    Tensor y = t_new(b, n, c, h, w, DT_F32), yi = t_new(b, n, c, h, w, DT_F32);
+    Tensor dx0 = t_new(b, n, c, h, w, DT_F32), dr0 = t_new(b, n, c, h, w, DT_F32);
+    Tensor sm = t_new(b, 1, c, 1, 1, DT_F32), si = t_new(b, 1, c, 1, 1, DT_F32);
+    Tensor dg = t_new(b, 1, c, 1, 1, DT_F32), db = t_new(b, 1, c, 1, 1, DT_F32);
+    if (tail) {
+        CHECK_OK(o->batchnorm_add_relu_forward_train(b->ctx, &x, &r, &g, &be, &rm, &rv, 0.1f,
+                                                     1e-5f, &y, &sm, &si));
+        CHECK_OK(o->batchnorm_add_relu_forward_infer(b->ctx, &x, &r, &g, &be, &rm, &rv, 1e-5f,
+                                                     &yi));
+    } else {
+        CHECK_OK(o->batchnorm_relu_forward_train(b->ctx, &x, &g, &be, &rm, &rv, 0.1f, 1e-5f, &y,
+                                                 &sm, &si));
+        CHECK_OK(o->batchnorm_relu_forward_infer(b->ctx, &x, &g, &be, &rm, &rv, 1e-5f, &yi));
+    }
+    FusedOut out = {t_host(b, &y), t_host(b, &sm), t_host(b, &si), t_host(b, &rm),
+                    t_host(b, &rv), t_host(b, &yi), NULL, NULL, NULL, NULL};
+    Tensor yb = t_from(b, n, c, h, w, hy ? hy : out.y);
+    Tensor *dx = alias ? &dy : &dx0, *dr = alias && with_dy2 ? &dy2 : &dr0;
+    if (tail)
+        CHECK_OK(o->batchnorm_add_relu_backward(b->ctx, &x, &yb, &dy, with_dy2 ? &dy2 : NULL, &g,
+                                                &sm, &si, dx, dr, &dg, &db));
+    else
+        CHECK_OK(o->batchnorm_relu_backward(b->ctx, &x, &yb, &dy, &g, &be, &sm, &si, dx, &dg,
+                                            &db));
+    out.dx = t_host(b, dx);
+    out.dr = tail ? t_host(b, dr) : NULL;
+    out.dg = t_host(b, &dg);
+    out.db = t_host(b, &db);
+    Tensor *ts[] = {&x, &r, &g, &be, &rm, &rv, &dy, &dy2, &y, &yi, &dx0, &dr0, &sm, &si, &dg,
+                    &db, &yb};
+    free_tensors(b, ts, sizeof ts / sizeof ts[0]);
+    return out;
+}
+
+static void fused_free(FusedOut *o) {
+    float *fs[] = {o->y, o->sm, o->si, o->rm, o->rv, o->yi, o->dx, o->dr, o->dg, o->db};
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+        free(fs[i]);
+}
+
+static void test_batchnorm_fused(void) {
+    if (!GPU.ops->batchnorm_relu_forward_train || !GPU.ops->batchnorm_add_relu_forward_train) {
+        printf("test_cuda_parity: %s has no fused batchnorm ops; their checks are skipped\n",
+               GPU.ops->name);
+        return;
+    }
+    const struct { int n, c, h, w, tail, dy2, alias; } cases[] = {
+        {8, 16, 6, 5, 0, 0, 0},  {64, 32, 16, 16, 0, 0, 0}, {16, 8, 1, 1, 0, 0, 0},
+        {8, 16, 6, 5, 1, 0, 0},  {64, 32, 16, 16, 1, 1, 1}, {16, 8, 1, 1, 1, 1, 0},
+        {4, 24, 8, 8, 1, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = cases[i].n, c = cases[i].c, h = cases[i].h, w = cases[i].w;
+        size_t nx = (size_t)n * c * h * w;
+        float *in[9] = {rnd(nx, 1200 + i, -3, 5),  rnd(nx, 1210 + i, -2, 2),
+                        rnd((size_t)c, 1220 + i, 0.5f, 1.5f), rnd((size_t)c, 1230 + i, -1, 1),
+                        rnd((size_t)c, 1240 + i, -0.5f, 0.5f), rnd((size_t)c, 1250 + i, 0.5f, 2),
+                        rnd(nx, 1260 + i, -1, 1), rnd(nx, 1270 + i, -1, 1), NULL};
+        const float *const *cin = (const float *const *)in;
+        FusedOut r = fused_run(&REF, cases[i].tail, cases[i].dy2, cases[i].alias, n, c, h, w,
+                               cin, NULL);
+        FusedOut g = fused_run(&GPU, cases[i].tail, cases[i].dy2, cases[i].alias, n, c, h, w,
+                               cin, r.y);
+        CHECK_BN("fused bn train y", g.y, r.y, nx);
+        CHECK_BN("fused bn save_mean", g.sm, r.sm, (size_t)c);
+        CHECK_BN("fused bn save_invstd", g.si, r.si, (size_t)c);
+        CHECK_BN("fused bn running_mean", g.rm, r.rm, (size_t)c);
+        CHECK_BN("fused bn running_var", g.rv, r.rv, (size_t)c);
+        CHECK_BN("fused bn infer y", g.yi, r.yi, nx);
+        CHECK_BN("fused bn dx", g.dx, r.dx, nx);
+        if (cases[i].tail)
+            CHECK_ARRAY("fused bn dr (exact)", g.dr, r.dr, nx, 0, 0);
+        CHECK_BN("fused bn dgamma", g.dg, r.dg, (size_t)c);
+        CHECK_BN("fused bn dbeta", g.db, r.db, (size_t)c);
+        fused_free(&g);
+        fused_free(&r);
+        for (int j = 0; j < 8; j++)
+            free(in[j]);
     }
 }
 
@@ -1068,6 +1168,7 @@ int main(int argc, char **argv) {
     test_conv();
     test_linear();
     test_batchnorm();
+    test_batchnorm_fused();
     test_elementwise();
     test_dropout();
     test_pad_channels();

@@ -321,7 +321,7 @@ static void cuda_destroy(void *vctx) {
     if (ctx->stream && cudaStreamSynchronize(ctx->stream) != cudaSuccess)
         cudaGetLastError();
     void *bufs[] = {ctx->ws, ctx->reduce, ctx->sgd_dev, ctx->aug_dev, ctx->scratch[0],
-                    ctx->scratch[1], ctx->scratch[2]};
+                    ctx->scratch[1], ctx->scratch[2], ctx->bn_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] && cudaFree(bufs[i]) != cudaSuccess)
             cudaGetLastError();
@@ -329,9 +329,6 @@ static void cuda_destroy(void *vctx) {
         cudaGetLastError();
     if (ctx->deverr && cudaFreeHost(ctx->deverr) != cudaSuccess)
         cudaGetLastError();
-    for (int i = 0; i < 3; i++)
-        if (ctx->td[i])
-            cudnnDestroyTensorDescriptor(ctx->td[i]);
     if (ctx->blas)
         cublasDestroy(ctx->blas);
     if (ctx->dnn)
@@ -359,6 +356,12 @@ static const BackendOps CUDA_OPS = {
     .batchnorm_forward_train = cuda_batchnorm_forward_train,
     .batchnorm_forward_infer = cuda_batchnorm_forward_infer,
     .batchnorm_backward = cuda_batchnorm_backward,
+    .batchnorm_relu_forward_train = cuda_batchnorm_relu_forward_train,
+    .batchnorm_relu_forward_infer = cuda_batchnorm_relu_forward_infer,
+    .batchnorm_relu_backward = cuda_batchnorm_relu_backward,
+    .batchnorm_add_relu_forward_train = cuda_batchnorm_add_relu_forward_train,
+    .batchnorm_add_relu_forward_infer = cuda_batchnorm_add_relu_forward_infer,
+    .batchnorm_add_relu_backward = cuda_batchnorm_add_relu_backward,
     .relu_forward = cuda_relu_forward,
     .relu_backward = cuda_relu_backward,
     .add = cuda_add,
@@ -419,6 +422,7 @@ Status backend_cuda_create(Backend *out) {
     ctx->cc_major = prop.major;
     ctx->cc_minor = prop.minor;
     ctx->total_mem = prop.totalGlobalMem;
+    ctx->sm_count = prop.multiProcessorCount;
     if (prop.major < 8) {
         char why[480];
         snprintf(why, sizeof why, "%.200s is sm_%d%d; this build has GPU code for sm_80 and newer "
@@ -440,8 +444,6 @@ Status backend_cuda_create(Backend *out) {
     PROBE_DNN(cudnnSetStream(ctx->dnn, ctx->stream));
     PROBE_BLAS(cublasCreate(&ctx->blas));
     PROBE_BLAS(cublasSetStream(ctx->blas, ctx->stream));
-    for (int i = 0; i < 3; i++)
-        PROBE_DNN(cudnnCreateTensorDescriptor(&ctx->td[i]));
     PROBE_RT(cudaMallocHost((void **)&ctx->deverr, sizeof *ctx->deverr));
     memset(ctx->deverr, 0, sizeof *ctx->deverr);
     PROBE_RT(cudaMalloc((void **)&ctx->deverr_dev, sizeof *ctx->deverr_dev));

@@ -1,18 +1,13 @@
-/* cuda_bn.c — batch normalization on cuDNN (spatial mode: per channel over N, H, W).
+/* cuda_bn.c — batch normalization (per channel over N, H, W) and its two fusions, relu(bn(x))
+ * and relu(bn(x) + r), on the backend's own kernels (kernels_bn.cu; why not cuDNN's is said
+ * there).
  *
- * cuDNN's semantics are PyTorch's (PyTorch's own cuDNN path passes its buffers straight
- * through): the batch is normalized with the biased variance, the running variance is updated
- * with the unbiased one using exponentialAverageFactor = momentum, and the saved values are the
- * mean and 1/sqrt(var + eps) that backward consumes. Everything is fp32 whatever the precision:
- * the statistics are where low precision hurts most. The tensor descriptors are the context's
- * reusable ones, set per call (a host-side assignment, no device work). */
+ * Semantics are PyTorch's: the batch is normalized with the biased variance, the running
+ * variance is updated with the unbiased one, and the saved values are the mean and
+ * 1/sqrt(var + eps) that backward consumes. Everything is fp32 whatever the precision: the
+ * statistics are where low precision hurts most. This file checks arguments and sizes the
+ * scratch (partial sums and per-channel coefficients); the kernels do the rest. */
 #include "cuda_internal.h"
-
-static const float ONE = 1.0f, ZERO = 0.0f;
-
-/* The epsilon handed to backward; cuDNN only uses it when no saved statistics are passed, and
- * we always pass them. */
-#define BN_BACKWARD_EPS 1e-5
 
 static Status bn_param(const char *op, const char *what, const Tensor *t, int c) {
     TRY(cuda_need(op, what, t, DT_F32));
@@ -23,22 +18,31 @@ static Status bn_param(const char *op, const char *what, const Tensor *t, int c)
     return ST_OK;
 }
 
-static Status set_descs(CudaCtx *ctx, const Tensor *x) {
-    DNN_TRY(cudnnSetTensor4dDescriptor(ctx->td[0], CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, x->n, x->c,
-                                       x->h, x->w));
-    DNN_TRY(cudnnSetTensor4dDescriptor(ctx->td[1], CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, x->c, 1,
-                                       1));
+static Status bn_eps(const char *op, float eps) {
+    if (!(eps > 0.0f))
+        return status_fail(ST_ERR_ARG, "cuda %s: eps %g must be positive", op, (double)eps);
     return ST_OK;
 }
 
-Status cuda_batchnorm_forward_train(void *vctx, const Tensor *x, const Tensor *gamma,
-                                    const Tensor *beta, Tensor *running_mean,
-                                    Tensor *running_var, float momentum, float eps, Tensor *y,
-                                    Tensor *save_mean, Tensor *save_invstd) {
-    CudaCtx *ctx = vctx;
-    const char *op = "batchnorm_forward_train";
+/* Scratch for one call: 2 * C * P partial sums (double), then 3 * C coefficients (float). */
+static Status bn_scratch(CudaCtx *ctx, int c, int slices, double **part, float **coef) {
+    size_t part_bytes = (size_t)2 * c * slices * sizeof(double);
+    size_t bytes = part_bytes + (size_t)3 * c * sizeof(float);
+    if (bytes > ctx->bn_cap)
+        TRY(cuda_grow(&ctx->bn_buf, &ctx->bn_cap, bytes, "batchnorm scratch"));
+    *part = ctx->bn_buf;
+    *coef = (float *)((char *)ctx->bn_buf + part_bytes);
+    return ST_OK;
+}
+
+static Status train(CudaCtx *ctx, const char *op, int mode, const Tensor *x, const Tensor *r,
+                    const Tensor *gamma, const Tensor *beta, Tensor *running_mean,
+                    Tensor *running_var, float momentum, float eps, Tensor *y, Tensor *save_mean,
+                    Tensor *save_invstd) {
     TRY(cuda_need(op, "x", x, DT_F32));
     const int C = x->c;
+    if (r)
+        TRY(cuda_need_like(op, "r", r, x, DT_F32));
     TRY(bn_param(op, "gamma", gamma, C));
     TRY(bn_param(op, "beta", beta, C));
     TRY(bn_param(op, "running_mean", running_mean, C));
@@ -50,61 +54,160 @@ Status cuda_batchnorm_forward_train(void *vctx, const Tensor *x, const Tensor *g
         return status_fail(ST_ERR_ARG, "cuda %s: batch statistics need more than 1 value per "
                            "channel (input is %d x %d x %d x %d); use a batch larger than 1", op,
                            x->n, x->c, x->h, x->w);
-    if (!(eps > 0.0f))
-        return status_fail(ST_ERR_ARG, "cuda %s: eps %g must be positive", op, (double)eps);
-    TRY(set_descs(ctx, x));
-    DNN_TRY(cudnnBatchNormalizationForwardTraining(
-        ctx->dnn, CUDNN_BATCHNORM_SPATIAL, &ONE, &ZERO, ctx->td[0], x->data, ctx->td[0], y->data,
-        ctx->td[1], gamma->data, beta->data, (double)momentum, running_mean->data,
-        running_var->data, (double)eps, save_mean->data, save_invstd->data));
+    TRY(bn_eps(op, eps));
+    int slices = cuk_bn_slices(x->n, C, ctx->sm_count);
+    double *part;
+    float *coef;
+    TRY(bn_scratch(ctx, C, slices, &part, &coef));
+    CU_TRY(cuk_bn_forward_train(x->data, r ? r->data : NULL, y->data, x->n, C, x->h * x->w,
+                                slices, mode, gamma->data, beta->data, running_mean->data,
+                                running_var->data, momentum, eps, save_mean->data,
+                                save_invstd->data, part, coef, ctx->stream));
     y->layout = 0;
     return ST_OK;
 }
 
-Status cuda_batchnorm_forward_infer(void *vctx, const Tensor *x, const Tensor *gamma,
-                                    const Tensor *beta, const Tensor *running_mean,
-                                    const Tensor *running_var, float eps, Tensor *y) {
-    CudaCtx *ctx = vctx;
-    const char *op = "batchnorm_forward_infer";
+static Status infer(CudaCtx *ctx, const char *op, int mode, const Tensor *x, const Tensor *r,
+                    const Tensor *gamma, const Tensor *beta, const Tensor *running_mean,
+                    const Tensor *running_var, float eps, Tensor *y) {
     TRY(cuda_need(op, "x", x, DT_F32));
     const int C = x->c;
+    if (r)
+        TRY(cuda_need_like(op, "r", r, x, DT_F32));
     TRY(bn_param(op, "gamma", gamma, C));
     TRY(bn_param(op, "beta", beta, C));
     TRY(bn_param(op, "running_mean", running_mean, C));
     TRY(bn_param(op, "running_var", running_var, C));
     TRY(cuda_need_like(op, "y", y, x, DT_F32));
-    if (!(eps > 0.0f))
-        return status_fail(ST_ERR_ARG, "cuda %s: eps %g must be positive", op, (double)eps);
+    TRY(bn_eps(op, eps));
     if (tensor_numel(x) == 0)
         return ST_OK;
-    TRY(set_descs(ctx, x));
-    DNN_TRY(cudnnBatchNormalizationForwardInference(
-        ctx->dnn, CUDNN_BATCHNORM_SPATIAL, &ONE, &ZERO, ctx->td[0], x->data, ctx->td[0], y->data,
-        ctx->td[1], gamma->data, beta->data, running_mean->data, running_var->data,
-        (double)eps));
+    double *part;
+    float *coef;
+    TRY(bn_scratch(ctx, C, 0, &part, &coef));
+    CU_TRY(cuk_bn_infer_coef(C, gamma->data, beta->data, running_mean->data, running_var->data,
+                             eps, coef, ctx->stream));
+    CU_TRY(cuk_bn_apply(x->data, r ? r->data : NULL, y->data, x->n, C, x->h * x->w, mode, coef,
+                        ctx->stream));
     y->layout = 0;
     return ST_OK;
 }
 
-Status cuda_batchnorm_backward(void *vctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
-                               const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
-                               Tensor *dgamma, Tensor *dbeta) {
-    CudaCtx *ctx = vctx;
-    const char *op = "batchnorm_backward";
+/* y is the forward output (read for the relu mask; NULL in PLAIN mode), dy2 an optional second
+ * gradient (ADD_RELU), dr the gradient at the residual input (ADD_RELU). */
+static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, const Tensor *y,
+                       const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
+                       const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx, Tensor *dr,
+                       Tensor *dgamma, Tensor *dbeta) {
     TRY(cuda_need(op, "x", x, DT_F32));
     const int C = x->c;
+    if (y)
+        TRY(cuda_need_like(op, "y", y, x, DT_F32));
     TRY(cuda_need_like(op, "dy", dy, x, DT_F32));
+    if (dy2)
+        TRY(cuda_need_like(op, "dy2", dy2, x, DT_F32));
     TRY(bn_param(op, "gamma", gamma, C));
     TRY(bn_param(op, "save_mean", save_mean, C));
     TRY(bn_param(op, "save_invstd", save_invstd, C));
     TRY(cuda_need_like(op, "dx", dx, x, DT_F32));
+    if (dr)
+        TRY(cuda_need_like(op, "dr", dr, x, DT_F32));
+    if (dr && dr->data == dx->data)
+        return status_fail(ST_ERR_ARG, "cuda %s: dx and dr are the same buffer (each may alias "
+                           "dy or dy2, not each other)", op);
     TRY(bn_param(op, "dgamma", dgamma, C));
     TRY(bn_param(op, "dbeta", dbeta, C));
-    TRY(set_descs(ctx, x));
-    DNN_TRY(cudnnBatchNormalizationBackward(
-        ctx->dnn, CUDNN_BATCHNORM_SPATIAL, &ONE, &ZERO, &ONE, &ZERO, ctx->td[0], x->data,
-        ctx->td[0], dy->data, ctx->td[0], dx->data, ctx->td[1], gamma->data, dgamma->data,
-        dbeta->data, BN_BACKWARD_EPS, save_mean->data, save_invstd->data));
+    int slices = cuk_bn_slices(x->n, C, ctx->sm_count);
+    double *part;
+    float *coef;
+    TRY(bn_scratch(ctx, C, slices, &part, &coef));
+    CU_TRY(cuk_bn_backward(x->data, y ? y->data : NULL, dy->data, dy2 ? dy2->data : NULL, x->n,
+                           C, x->h * x->w, slices, mode, gamma->data, save_mean->data,
+                           save_invstd->data, dx->data, dr ? dr->data : NULL, dgamma->data,
+                           dbeta->data, part, coef, ctx->stream));
     dx->layout = 0;
+    if (dr)
+        dr->layout = 0;
     return ST_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the op table's entries */
+
+Status cuda_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                    const Tensor *beta, Tensor *running_mean,
+                                    Tensor *running_var, float momentum, float eps, Tensor *y,
+                                    Tensor *save_mean, Tensor *save_invstd) {
+    return train(ctx, "batchnorm_forward_train", CUK_BN_PLAIN, x, NULL, gamma, beta,
+                 running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
+}
+
+Status cuda_batchnorm_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                    const Tensor *beta, const Tensor *running_mean,
+                                    const Tensor *running_var, float eps, Tensor *y) {
+    return infer(ctx, "batchnorm_forward_infer", CUK_BN_PLAIN, x, NULL, gamma, beta,
+                 running_mean, running_var, eps, y);
+}
+
+Status cuda_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
+                               const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
+                               Tensor *dgamma, Tensor *dbeta) {
+    return backward(ctx, "batchnorm_backward", CUK_BN_PLAIN, x, NULL, dy, NULL, gamma,
+                    save_mean, save_invstd, dx, NULL, dgamma, dbeta);
+}
+
+Status cuda_batchnorm_relu_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                         const Tensor *beta, Tensor *running_mean,
+                                         Tensor *running_var, float momentum, float eps,
+                                         Tensor *y, Tensor *save_mean, Tensor *save_invstd) {
+    return train(ctx, "batchnorm_relu_forward_train", CUK_BN_RELU, x, NULL, gamma, beta,
+                 running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
+}
+
+Status cuda_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                         const Tensor *beta, const Tensor *running_mean,
+                                         const Tensor *running_var, float eps, Tensor *y) {
+    return infer(ctx, "batchnorm_relu_forward_infer", CUK_BN_RELU, x, NULL, gamma, beta,
+                 running_mean, running_var, eps, y);
+}
+
+/* The mask comes from y, which backend.h allows; beta is not needed for that. */
+Status cuda_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                    const Tensor *dy, const Tensor *gamma, const Tensor *beta,
+                                    const Tensor *save_mean, const Tensor *save_invstd,
+                                    Tensor *dx, Tensor *dgamma, Tensor *dbeta) {
+    (void)beta;
+    return backward(ctx, "batchnorm_relu_backward", CUK_BN_RELU, x, y, dy, NULL, gamma,
+                    save_mean, save_invstd, dx, NULL, dgamma, dbeta);
+}
+
+Status cuda_batchnorm_add_relu_forward_train(void *ctx, const Tensor *x, const Tensor *r,
+                                             const Tensor *gamma, const Tensor *beta,
+                                             Tensor *running_mean, Tensor *running_var,
+                                             float momentum, float eps, Tensor *y,
+                                             Tensor *save_mean, Tensor *save_invstd) {
+    if (!r)
+        return status_fail(ST_ERR_ARG, "cuda batchnorm_add_relu_forward_train: r is NULL");
+    return train(ctx, "batchnorm_add_relu_forward_train", CUK_BN_ADD_RELU, x, r, gamma, beta,
+                 running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
+}
+
+Status cuda_batchnorm_add_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *r,
+                                             const Tensor *gamma, const Tensor *beta,
+                                             const Tensor *running_mean,
+                                             const Tensor *running_var, float eps, Tensor *y) {
+    if (!r)
+        return status_fail(ST_ERR_ARG, "cuda batchnorm_add_relu_forward_infer: r is NULL");
+    return infer(ctx, "batchnorm_add_relu_forward_infer", CUK_BN_ADD_RELU, x, r, gamma, beta,
+                 running_mean, running_var, eps, y);
+}
+
+Status cuda_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                        const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
+                                        const Tensor *save_mean, const Tensor *save_invstd,
+                                        Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta) {
+    if (!dr)
+        return status_fail(ST_ERR_ARG, "cuda batchnorm_add_relu_backward: dr is NULL");
+    return backward(ctx, "batchnorm_add_relu_backward", CUK_BN_ADD_RELU, x, y, dy, dy2, gamma,
+                    save_mean, save_invstd, dx, dr, dgamma, dbeta);
 }

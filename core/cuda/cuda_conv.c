@@ -11,9 +11,11 @@
  * Precision: fp32 runs with CUDNN_FMA_MATH (no TF32, so results match the CPU to fp32
  * rounding). bf16/fp16 convert x, w and dy into scratch buffers, run on tensor cores with fp32
  * accumulation, and convert y, dx, dw back to fp32; the bias is added (and its gradient
- * summed) in fp32. A convolution cuDNN has no low-precision algorithm for stays in fp32
- * (describe() counts them). Uses cuDNN's legacy convolution API, which cuDNN 9 still ships (marked
- * deprecated for a later major version). */
+ * summed) in fp32. The 16-bit copies are channels-last (NHWC, filters KRSC): each conversion
+ * transposes on the way, because cuDNN's NCHW tensor-core kernels transpose internally and ran
+ * no faster than fp32 (docs/BENCHMARKS.md, H100). A convolution cuDNN has no low-precision
+ * algorithm for stays in fp32 (describe() counts them). Uses cuDNN's legacy convolution API,
+ * which cuDNN 9 still ships (marked deprecated for a later major version). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,7 @@ typedef struct CudaConvPlan {
     /* what the descriptors were built for */
     int n, c, h, w, k, kh, kw, stride, pad;
     int prec, det;
+    int cp;                           /* input channels as cuDNN sees them (padded in 16 bits) */
     int ho, wo;
     cudnnTensorDescriptor_t xd, yd;   /* in the compute precision */
     cudnnTensorDescriptor_t y32;      /* y / dy in fp32 (bias add, bias gradient) */
@@ -61,6 +64,13 @@ static cudnnMathType_t default_math(int prec) {
     return prec == CUDA_PREC_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
+/* In 16 bits, an input with a channel count that is not a multiple of 8 (the stem's 3) is
+ * padded with zero channels: cuDNN's channels-last tensor-core kernels want multiples of 8, and
+ * its generic kernels for 3 channels took 15% of a resnet20 step on an H100. */
+static int lowp_channels(int prec, int c) {
+    return prec == CUDA_PREC_FP32 || c % 8 == 0 ? c : (c + 7) / 8 * 8;
+}
+
 static Status plan_build(CudaConvPlan *pl, const ConvDesc *d, int n, int h, int w, int prec,
                          int det) {
     pl->n = n;
@@ -74,6 +84,7 @@ static Status plan_build(CudaConvPlan *pl, const ConvDesc *d, int n, int h, int 
     pl->pad = d->pad;
     pl->prec = prec;
     pl->det = det;
+    pl->cp = lowp_channels(prec, d->c_in);
     pl->ho = conv_out_size(h, d->kh, d->stride, d->pad);
     pl->wo = conv_out_size(w, d->kw, d->stride, d->pad);
     memset(pl->have, 0, sizeof pl->have);
@@ -86,15 +97,14 @@ static Status plan_build(CudaConvPlan *pl, const ConvDesc *d, int n, int h, int 
         DNN_TRY(cudnnCreateConvolutionDescriptor(&pl->cd));
     }
     cudnnDataType_t dt = data_type(prec);
-    DNN_TRY(cudnnSetTensor4dDescriptor(pl->xd, CUDNN_TENSOR_NCHW, dt, n, d->c_in, h, w));
-    DNN_TRY(cudnnSetTensor4dDescriptor(pl->yd, CUDNN_TENSOR_NCHW, dt, n, d->c_out, pl->ho,
-                                       pl->wo));
+    cudnnTensorFormat_t fmt = prec == CUDA_PREC_FP32 ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
+    DNN_TRY(cudnnSetTensor4dDescriptor(pl->xd, fmt, dt, n, pl->cp, h, w));
+    DNN_TRY(cudnnSetTensor4dDescriptor(pl->yd, fmt, dt, n, d->c_out, pl->ho, pl->wo));
     DNN_TRY(cudnnSetTensor4dDescriptor(pl->y32, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, d->c_out,
                                        pl->ho, pl->wo));
     DNN_TRY(cudnnSetTensor4dDescriptor(pl->bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, d->c_out,
                                        1, 1));
-    DNN_TRY(cudnnSetFilter4dDescriptor(pl->wd, dt, CUDNN_TENSOR_NCHW, d->c_out, d->c_in, d->kh,
-                                       d->kw));
+    DNN_TRY(cudnnSetFilter4dDescriptor(pl->wd, dt, fmt, d->c_out, pl->cp, d->kh, d->kw));
     DNN_TRY(cudnnSetConvolution2dDescriptor(pl->cd, d->pad, d->pad, d->stride, d->stride, 1, 1,
                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, default_math(prec)));
@@ -200,6 +210,34 @@ static int math_allowed(int prec, cudnnMathType_t m) {
                     (r).time, (r).memory, (r).determinism == CUDNN_DETERMINISTIC,                \
                     (int)(r).mathType})
 
+/* One cudnnFind*Ex over every algorithm of `kind`; results in perf[0 .. *got). */
+static Status find_round(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, const void *w,
+                         const void *dy, void *out, int count, CudaAlgoPerf *perf, int *got) {
+    if (kind == CUDA_CONV_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t r[PERF_MAX];
+        DNN_TRY(cudnnFindConvolutionForwardAlgorithmEx(ctx->dnn, pl->xd, x, pl->wd, w, pl->cd,
+                                                       pl->yd, out, count, got, r, ctx->ws,
+                                                       ctx->ws_cap));
+        for (int i = 0; i < *got; i++)
+            perf[i] = PERF_ROW(r[i], pl->prec);
+    } else if (kind == CUDA_CONV_BWD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t r[PERF_MAX];
+        DNN_TRY(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx->dnn, pl->wd, w, pl->yd, dy,
+                                                            pl->cd, pl->xd, out, count, got, r,
+                                                            ctx->ws, ctx->ws_cap));
+        for (int i = 0; i < *got; i++)
+            perf[i] = PERF_ROW(r[i], pl->prec);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t r[PERF_MAX];
+        DNN_TRY(cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx->dnn, pl->xd, x, pl->yd, dy,
+                                                              pl->cd, pl->wd, out, count, got,
+                                                              r, ctx->ws, ctx->ws_cap));
+        for (int i = 0; i < *got; i++)
+            perf[i] = PERF_ROW(r[i], pl->prec);
+    }
+    return ST_OK;
+}
+
 /* Measure every algorithm for `kind` on the real operands (outputs are overwritten, which the
  * op does anyway) and keep the best; or take the cached choice for this shape. */
 static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, const void *w,
@@ -222,29 +260,15 @@ static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, co
     TRY(workspace_towards(ctx, cuda_workspace_budget(want, fr + ctx->ws_cap, CUDA_WORKSPACE_CAP)));
     if (count > PERF_MAX)
         count = PERF_MAX;
+    /* Two rounds, the first one's timings thrown away: a first round can include one-time
+     * costs (CUDA loads a kernel's module at its first launch; clocks ramp up), and with one
+     * round an H100 ran a resnet20 stage's 3x3 forwards on a generic kernel 4.5x slower than
+     * the tensor-core one, with speeds 20% apart from run to run (docs/BENCHMARKS.md). */
     CudaAlgoPerf perf[PERF_MAX];
     int got = 0;
-    if (kind == CUDA_CONV_FWD) {
-        cudnnConvolutionFwdAlgoPerf_t r[PERF_MAX];
-        DNN_TRY(cudnnFindConvolutionForwardAlgorithmEx(ctx->dnn, pl->xd, x, pl->wd, w, pl->cd,
-                                                       pl->yd, out, count, &got, r, ctx->ws,
-                                                       ctx->ws_cap));
-        for (int i = 0; i < got; i++)
-            perf[i] = PERF_ROW(r[i], pl->prec);
-    } else if (kind == CUDA_CONV_BWD_DATA) {
-        cudnnConvolutionBwdDataAlgoPerf_t r[PERF_MAX];
-        DNN_TRY(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx->dnn, pl->wd, w, pl->yd, dy,
-                                                            pl->cd, pl->xd, out, count, &got, r,
-                                                            ctx->ws, ctx->ws_cap));
-        for (int i = 0; i < got; i++)
-            perf[i] = PERF_ROW(r[i], pl->prec);
-    } else {
-        cudnnConvolutionBwdFilterAlgoPerf_t r[PERF_MAX];
-        DNN_TRY(cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx->dnn, pl->xd, x, pl->yd, dy,
-                                                              pl->cd, pl->wd, out, count, &got,
-                                                              r, ctx->ws, ctx->ws_cap));
-        for (int i = 0; i < got; i++)
-            perf[i] = PERF_ROW(r[i], pl->prec);
+    for (int round = 0; round < 2; round++) {
+        DNN_TRY(cudnnSetConvolutionMathType(pl->cd, default_math(pl->prec)));
+        TRY(find_round(ctx, pl, kind, x, w, dy, out, count, perf, &got));
     }
     int best = cuda_algo_pick(perf, got, ctx->ws_cap, pl->det);
     if (best < 0) {
@@ -296,32 +320,37 @@ static Status out_args(const char *op, const char *what, const Tensor *y, int n,
     return ST_OK;
 }
 
-/* src (fp32) as the compute precision: src itself for fp32, else a converted scratch copy. */
-static Status operand(CudaCtx *ctx, int prec, const Tensor *src, int slot, const void **out) {
+/* src (fp32) as the compute precision: src itself for fp32, else a converted channels-last
+ * scratch copy. */
+static Status operand(CudaCtx *ctx, int prec, const Tensor *src, int cpad, int slot,
+                      const void **out) {
     if (prec == CUDA_PREC_FP32) {
         *out = src->data;
         return ST_OK;
     }
     void *buf;
-    TRY(cuda_scratch(ctx, slot, tensor_numel(src) * 2, &buf));
-    CU_TRY(cuk_to_lowp(src->data, buf, tensor_numel(src), prec == CUDA_PREC_FP16, ctx->stream));
+    int hw = src->h * src->w;
+    TRY(cuda_scratch(ctx, slot, (size_t)src->n * cpad * hw * 2, &buf));
+    CU_TRY(cuk_to_lowp_nhwc(src->data, buf, src->n, src->c, cpad, hw, prec == CUDA_PREC_FP16,
+                            ctx->stream));
     *out = buf;
     return ST_OK;
 }
 
-/* Where a result in the compute precision goes: dst itself for fp32, else scratch. */
-static Status result(CudaCtx *ctx, int prec, Tensor *dst, int slot, void **out) {
+/* Where a result in the compute precision goes: dst itself for fp32, else scratch (with cpad
+ * channels). */
+static Status result(CudaCtx *ctx, int prec, Tensor *dst, int cpad, int slot, void **out) {
     if (prec == CUDA_PREC_FP32) {
         *out = dst->data;
         return ST_OK;
     }
-    return cuda_scratch(ctx, slot, tensor_numel(dst) * 2, out);
+    return cuda_scratch(ctx, slot, (size_t)dst->n * cpad * dst->h * dst->w * 2, out);
 }
 
-static Status finish(CudaCtx *ctx, int prec, const void *res, Tensor *dst) {
+static Status finish(CudaCtx *ctx, int prec, const void *res, int cpad, Tensor *dst) {
     if (prec != CUDA_PREC_FP32)
-        CU_TRY(cuk_from_lowp(res, dst->data, tensor_numel(dst), prec == CUDA_PREC_FP16,
-                             ctx->stream));
+        CU_TRY(cuk_from_lowp_nhwc(res, dst->data, dst->n, dst->c, cpad, dst->h * dst->w,
+                                  prec == CUDA_PREC_FP16, ctx->stream));
     dst->layout = 0;
     return ST_OK;
 }
@@ -339,13 +368,14 @@ static Status prepare(CudaCtx *ctx, ConvDesc *d, int kind, const Tensor *shape, 
         CudaConvPlan *pl = NULL;
         TRY(plan_for(ctx, d, shape->n, shape->h, shape->w, &pl));
         *xp = *wp = *dyp = NULL;
+        /* x, w and dx/dw have the input channels (padded), y and dy the output channels */
         if (x)
-            TRY(operand(ctx, pl->prec, x, CUDA_SCRATCH_X, xp));
+            TRY(operand(ctx, pl->prec, x, pl->cp, CUDA_SCRATCH_X, xp));
         if (w)
-            TRY(operand(ctx, pl->prec, w, CUDA_SCRATCH_W, wp));
+            TRY(operand(ctx, pl->prec, w, pl->cp, CUDA_SCRATCH_W, wp));
         if (dy)
-            TRY(operand(ctx, pl->prec, dy, CUDA_SCRATCH_Y, dyp));
-        TRY(result(ctx, pl->prec, out, out_slot, outp));
+            TRY(operand(ctx, pl->prec, dy, dy->c, CUDA_SCRATCH_Y, dyp));
+        TRY(result(ctx, pl->prec, out, kind == CUDA_CONV_FWD ? out->c : pl->cp, out_slot, outp));
         Status st = choose(ctx, pl, kind, *xp, *wp, *dyp, *outp);
         if (st == ST_OK) {
             *plan = pl;
@@ -384,7 +414,7 @@ Status cuda_conv2d_forward(void *vctx, ConvDesc *d, const Tensor *x, const Tenso
     DNN_TRY(cudnnConvolutionForward(ctx->dnn, &ONE, pl->xd, xp, pl->wd, wp, pl->cd,
                                     (cudnnConvolutionFwdAlgo_t)c->algo, ctx->ws, c->memory, &ZERO,
                                     pl->yd, yp));
-    TRY(finish(ctx, pl->prec, yp, y));
+    TRY(finish(ctx, pl->prec, yp, y->c, y));
     if (b)
         DNN_TRY(cudnnAddTensor(ctx->dnn, &ONE, pl->bd, b->data, &ONE, pl->y32, y->data));
     return ST_OK;
@@ -410,7 +440,7 @@ Status cuda_conv2d_backward_data(void *vctx, ConvDesc *d, const Tensor *dy, cons
     DNN_TRY(cudnnConvolutionBackwardData(ctx->dnn, &ONE, pl->wd, wp, pl->yd, dyp, pl->cd,
                                          (cudnnConvolutionBwdDataAlgo_t)c->algo, ctx->ws,
                                          c->memory, &ZERO, pl->xd, dxp));
-    return finish(ctx, pl->prec, dxp, dx);
+    return finish(ctx, pl->prec, dxp, pl->cp, dx);
 }
 
 Status cuda_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, const Tensor *dy,
@@ -441,7 +471,7 @@ Status cuda_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, con
     DNN_TRY(cudnnConvolutionBackwardFilter(ctx->dnn, &ONE, pl->xd, xp, pl->yd, dyp, pl->cd,
                                            (cudnnConvolutionBwdFilterAlgo_t)c->algo, ctx->ws,
                                            c->memory, &ZERO, pl->wd, dwp));
-    TRY(finish(ctx, pl->prec, dwp, dw));
+    TRY(finish(ctx, pl->prec, dwp, pl->cp, dw));
     if (db)
         DNN_TRY(cudnnConvolutionBackwardBias(ctx->dnn, &ONE, pl->y32, dy->data, &ZERO, pl->bd,
                                              db->data));

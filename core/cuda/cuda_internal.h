@@ -39,6 +39,7 @@ typedef struct CudaCtx {
 
     char gpu_name[256];
     int cc_major, cc_minor;
+    int sm_count;         /* multiprocessors: how batchnorm splits its sums */
     size_t total_mem;     /* bytes */
     int runtime_version, driver_version;
     size_t cudnn_version;
@@ -67,7 +68,9 @@ typedef struct CudaCtx {
     CudaDeviceError *deverr_dev;   /* device memory kernels report argument errors to */
     CudaDeviceError *deverr;       /* pinned host copy, fetched at every synchronization */
 
-    cudnnTensorDescriptor_t td[3];   /* reusable descriptors for batchnorm */
+    void *bn_buf;              /* batchnorm: partial sums, then per-channel coefficients */
+    size_t bn_cap;             /* bytes */
+
     char description[640];
 } CudaCtx;
 
@@ -112,7 +115,7 @@ Status cuda_conv2d_backward_filter(void *ctx, ConvDesc *d, const Tensor *x, cons
                                    Tensor *dw, Tensor *db);
 void cuda_plan_free(void *ctx, void *plan);
 
-/* ---- cuda_bn.c ---- */
+/* ---- cuda_bn.c: batchnorm and its relu / residual-add fusions (kernels_bn.cu) ---- */
 Status cuda_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
                                     const Tensor *beta, Tensor *running_mean,
                                     Tensor *running_var, float momentum, float eps, Tensor *y,
@@ -123,6 +126,30 @@ Status cuda_batchnorm_forward_infer(void *ctx, const Tensor *x, const Tensor *ga
 Status cuda_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
                                const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
                                Tensor *dgamma, Tensor *dbeta);
+Status cuda_batchnorm_relu_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
+                                         const Tensor *beta, Tensor *running_mean,
+                                         Tensor *running_var, float momentum, float eps,
+                                         Tensor *y, Tensor *save_mean, Tensor *save_invstd);
+Status cuda_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *gamma,
+                                         const Tensor *beta, const Tensor *running_mean,
+                                         const Tensor *running_var, float eps, Tensor *y);
+Status cuda_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                    const Tensor *dy, const Tensor *gamma, const Tensor *beta,
+                                    const Tensor *save_mean, const Tensor *save_invstd,
+                                    Tensor *dx, Tensor *dgamma, Tensor *dbeta);
+Status cuda_batchnorm_add_relu_forward_train(void *ctx, const Tensor *x, const Tensor *r,
+                                             const Tensor *gamma, const Tensor *beta,
+                                             Tensor *running_mean, Tensor *running_var,
+                                             float momentum, float eps, Tensor *y,
+                                             Tensor *save_mean, Tensor *save_invstd);
+Status cuda_batchnorm_add_relu_forward_infer(void *ctx, const Tensor *x, const Tensor *r,
+                                             const Tensor *gamma, const Tensor *beta,
+                                             const Tensor *running_mean,
+                                             const Tensor *running_var, float eps, Tensor *y);
+Status cuda_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
+                                        const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
+                                        const Tensor *save_mean, const Tensor *save_invstd,
+                                        Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta);
 
 /* ---- cuda_dense.c: linear (cuBLAS), loss ---- */
 Status cuda_linear_forward(void *ctx, const Tensor *x, const Tensor *w, const Tensor *b,

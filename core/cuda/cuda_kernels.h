@@ -44,9 +44,41 @@ cudaError_t cuk_pad_channels_forward(const float *x, float *y, int n, int cx, in
                                      int cy, int ho, int wo, int stride, cudaStream_t s);
 cudaError_t cuk_pad_channels_backward(const float *dy, float *dx, int n, int cx, int h, int w,
                                       int cy, int ho, int wo, int stride, cudaStream_t s);
-/* fp32 <-> bf16 (half = 0) or fp16 (half = 1), round to nearest even */
-cudaError_t cuk_to_lowp(const float *x, void *y, size_t n, int half, cudaStream_t s);
-cudaError_t cuk_from_lowp(const void *x, float *y, size_t n, int half, cudaStream_t s);
+/* fp32 (planes, c, hw) <-> bf16 (half = 0) or fp16 (half = 1) (planes, hw, cpad): the NCHW ->
+ * NHWC transpose and the conversion in one pass, rounding to nearest even; channels c..cpad
+ * are written as zeros (to) or skipped (from) */
+cudaError_t cuk_to_lowp_nhwc(const float *x, void *y, int planes, int c, int cpad, int hw,
+                             int half, cudaStream_t s);
+cudaError_t cuk_from_lowp_nhwc(const void *x, float *y, int planes, int c, int cpad, int hw,
+                               int half, cudaStream_t s);
+
+/* ---- kernels_bn.cu ---- batchnorm over x (n, C, hw) and its fusions: mode CUK_BN_PLAIN
+ * (y = bn(x)), CUK_BN_RELU (relu(bn(x))), CUK_BN_ADD_RELU (relu(bn(x) + r)). `part` holds
+ * 2 * C * P doubles and `coef` 3 * C floats of scratch; P = cuk_bn_slices(). Statistics follow
+ * PyTorch: biased variance to normalize, unbiased into the running variance. */
+enum { CUK_BN_PLAIN = 0, CUK_BN_RELU = 1, CUK_BN_ADD_RELU = 2 };
+/* How many slices of the batch each channel's sums are split into (a function of the shape
+ * and the GPU only, so results do not depend on anything else). */
+int cuk_bn_slices(int n, int C, int sm_count);
+cudaError_t cuk_bn_forward_train(const float *x, const float *r, float *y, int n, int C, int hw,
+                                 int P, int mode, const float *gamma, const float *beta,
+                                 float *run_mean, float *run_var, float momentum, float eps,
+                                 float *save_mean, float *save_invstd, double *part, float *coef,
+                                 cudaStream_t s);
+/* coef[c], coef[C + c] = the inference scale and shift of channel c */
+cudaError_t cuk_bn_infer_coef(int C, const float *gamma, const float *beta,
+                              const float *run_mean, const float *run_var, float eps,
+                              float *coef, cudaStream_t s);
+/* y = x * coef[c] + coef[C + c], then + r and relu by mode (r is read only in ADD_RELU) */
+cudaError_t cuk_bn_apply(const float *x, const float *r, float *y, int n, int C, int hw,
+                         int mode, const float *coef, cudaStream_t s);
+/* g = dy (+ dy2 in ADD_RELU when dy2 is not NULL), masked by y > 0 unless PLAIN; writes dr = g
+ * (when dr is not NULL), dgamma, dbeta and dx. dx and dr may alias dy or dy2. */
+cudaError_t cuk_bn_backward(const float *x, const float *y, const float *dy, const float *dy2,
+                            int n, int C, int hw, int P, int mode, const float *gamma,
+                            const float *save_mean, const float *save_invstd, float *dx,
+                            float *dr, float *dgamma, float *dbeta, double *part, float *coef,
+                            cudaStream_t s);
 
 /* ---- kernels_pool.cu ---- planes = N * C; idx (may be NULL, max only) receives the argmax as
  * ih * w + iw (i32) or as the window offset p * k + q (u8). Backward recomputes the argmax

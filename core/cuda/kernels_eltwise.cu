@@ -1,6 +1,7 @@
 /* kernels_eltwise.cu — elementwise kernels of the CUDA backend: fill, relu, add, accumulate,
  * dropout (the counter RNG of rng.h, so masks equal the CPU's bit for bit), the option-A
- * shortcut (pad_channels) and the fp32 <-> bf16/fp16 conversions around low-precision convs.
+ * shortcut (pad_channels) and the NCHW fp32 <-> NHWC bf16/fp16 conversions around
+ * low-precision convs.
  *
  * All loops are grid-stride over size_t indices, so any tensor size works with a bounded
  * grid. Formulas follow core/cpu/reference.c op for op. */
@@ -103,17 +104,69 @@ __global__ void pad_bwd_k(const float *dy, float *dx, int cx, int h, int w, int 
     }
 }
 
-__global__ void to_bf16_k(const float *x, __nv_bfloat16 *y, size_t n) {
-    GRID_STRIDE(i, n) y[i] = __float2bfloat16_rn(x[i]);
+/* Conversions around low-precision convolutions, which cuDNN runs fastest channels-last:
+ * x (planes, c, hw) fp32 <-> y (planes, hw, cpad) in 16 bits, one 32x32 (channel, position)
+ * tile per block through shared memory, so reads and writes are both coalesced. Channels c to
+ * cpad are zeros on the way in and dropped on the way out. Weights (K, C, kh, kw) take the
+ * same path with planes = K, giving cuDNN's KRSC filter layout. */
+const int kTile = 32, kTileRows = 8;
+
+__device__ __forceinline__ void lowp_store(__nv_bfloat16 *p, float v) {
+    *p = __float2bfloat16_rn(v);
 }
-__global__ void to_half_k(const float *x, __half *y, size_t n) {
-    GRID_STRIDE(i, n) y[i] = __float2half_rn(x[i]);
+__device__ __forceinline__ void lowp_store(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ float lowp_load(const __nv_bfloat16 *p) {
+    return __bfloat162float(*p);
 }
-__global__ void from_bf16_k(const __nv_bfloat16 *x, float *y, size_t n) {
-    GRID_STRIDE(i, n) y[i] = __bfloat162float(x[i]);
+__device__ __forceinline__ float lowp_load(const __half *p) { return __half2float(*p); }
+
+template <typename T>
+__global__ void to_lowp_nhwc_k(const float *x, T *y, int planes, int c, int cdst, int hw) {
+    __shared__ float tile[kTile][kTile + 1];
+    const int s0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile;
+    for (int p = blockIdx.z; p < planes; p += gridDim.z) {
+        const float *xp = x + (size_t)p * c * hw;
+        T *yp = y + (size_t)p * cdst * hw;
+        for (int i = threadIdx.y; i < kTile; i += kTileRows) {
+            int ch = c0 + i, s = s0 + threadIdx.x;
+            if (s < hw)
+                tile[i][threadIdx.x] = ch < c ? xp[(size_t)ch * hw + s] : 0.0f;
+        }
+        __syncthreads();
+        for (int i = threadIdx.y; i < kTile; i += kTileRows) {
+            int s = s0 + i, ch = c0 + threadIdx.x;
+            if (ch < cdst && s < hw)
+                lowp_store(&yp[(size_t)s * cdst + ch], tile[threadIdx.x][i]);
+        }
+        __syncthreads();
+    }
 }
-__global__ void from_half_k(const __half *x, float *y, size_t n) {
-    GRID_STRIDE(i, n) y[i] = __half2float(x[i]);
+
+template <typename T>
+__global__ void from_lowp_nhwc_k(const T *x, float *y, int planes, int c, int csrc, int hw) {
+    __shared__ float tile[kTile][kTile + 1];
+    const int s0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile;
+    for (int p = blockIdx.z; p < planes; p += gridDim.z) {
+        const T *xp = x + (size_t)p * csrc * hw;
+        float *yp = y + (size_t)p * c * hw;
+        for (int i = threadIdx.y; i < kTile; i += kTileRows) {
+            int s = s0 + i, ch = c0 + threadIdx.x;
+            if (ch < c && s < hw)
+                tile[threadIdx.x][i] = lowp_load(&xp[(size_t)s * csrc + ch]);
+        }
+        __syncthreads();
+        for (int i = threadIdx.y; i < kTile; i += kTileRows) {
+            int ch = c0 + i, s = s0 + threadIdx.x;
+            if (ch < c && s < hw)
+                yp[(size_t)ch * hw + s] = tile[i][threadIdx.x];
+        }
+        __syncthreads();
+    }
+}
+
+dim3 tile_grid(int planes, int c, int hw) {
+    return dim3((unsigned)((hw + kTile - 1) / kTile), (unsigned)((c + kTile - 1) / kTile),
+                (unsigned)(planes < 65535 ? planes : 65535));
 }
 
 }  // namespace
@@ -185,24 +238,30 @@ cudaError_t cuk_pad_channels_backward(const float *dy, float *dx, int n, int cx,
     return cudaGetLastError();
 }
 
-cudaError_t cuk_to_lowp(const float *x, void *y, size_t n, int half, cudaStream_t s) {
-    if (!n)
+cudaError_t cuk_to_lowp_nhwc(const float *x, void *y, int planes, int c, int cdst, int hw,
+                             int half, cudaStream_t s) {
+    if (planes <= 0 || cdst <= 0 || hw <= 0)
         return cudaGetLastError();
+    dim3 grid = tile_grid(planes, cdst, hw), block(kTile, kTileRows);
     if (half)
-        to_half_k<<<blocks_for(n), kThreads, 0, s>>>(x, static_cast<__half *>(y), n);
+        to_lowp_nhwc_k<<<grid, block, 0, s>>>(x, static_cast<__half *>(y), planes, c, cdst, hw);
     else
-        to_bf16_k<<<blocks_for(n), kThreads, 0, s>>>(x, static_cast<__nv_bfloat16 *>(y), n);
+        to_lowp_nhwc_k<<<grid, block, 0, s>>>(x, static_cast<__nv_bfloat16 *>(y), planes, c,
+                                              cdst, hw);
     return cudaGetLastError();
 }
 
-cudaError_t cuk_from_lowp(const void *x, float *y, size_t n, int half, cudaStream_t s) {
-    if (!n)
+cudaError_t cuk_from_lowp_nhwc(const void *x, float *y, int planes, int c, int csrc, int hw,
+                               int half, cudaStream_t s) {
+    if (planes <= 0 || c <= 0 || hw <= 0)
         return cudaGetLastError();
+    dim3 grid = tile_grid(planes, c, hw), block(kTile, kTileRows);
     if (half)
-        from_half_k<<<blocks_for(n), kThreads, 0, s>>>(static_cast<const __half *>(x), y, n);
+        from_lowp_nhwc_k<<<grid, block, 0, s>>>(static_cast<const __half *>(x), y, planes, c,
+                                                csrc, hw);
     else
-        from_bf16_k<<<blocks_for(n), kThreads, 0, s>>>(static_cast<const __nv_bfloat16 *>(x),
-                                                       y, n);
+        from_lowp_nhwc_k<<<grid, block, 0, s>>>(static_cast<const __nv_bfloat16 *>(x), y, planes,
+                                                c, csrc, hw);
     return cudaGetLastError();
 }
 
