@@ -60,7 +60,9 @@ typedef struct PoolDesc {
  *   buf = momentum * buf + (1 - dampening) * g      (buf = g on the first step: `first_step`)
  *   d   = nesterov ? g + momentum * buf : buf
  *   p  -= lr * d
- * momentum == 0 skips the buffer. */
+ * momentum == 0 skips the buffer. With loss_scale_log2 = k != 0 the gradients came from a loss
+ * scaled by 2^k (dynamic loss scaling for fp16), and grad is first multiplied by 2^-k, exactly
+ * (a power of two); k == 0 leaves every bit as without scaling. */
 typedef struct SgdParams {
     float lr;
     float momentum;
@@ -68,6 +70,7 @@ typedef struct SgdParams {
     float weight_decay;
     int nesterov;
     int first_step;   /* 1 on the first update after the buffers were created */
+    int loss_scale_log2;   /* gradients are scaled by 2^this; 0: not scaled */
 } SgdParams;
 
 typedef struct BackendOps {
@@ -215,6 +218,13 @@ typedef struct BackendOps {
     /* Sum of squares of an F32 tensor and whether it holds a NaN/inf (for gradient checks and
      * the divergence guard). May be slow; not called per element in hot loops. */
     Status (*sum_squares)(void *ctx, const Tensor *t, double *out, int *nonfinite);
+
+    /* ---- loss scaling (fp16) ---- t *= s for an F32 tensor (the loss gradient, by a power of
+     * two, so exactly); *finite = 1 when none of the `count` F32 tensors holds a NaN or an
+     * infinity, else 0 (the gradients of a scaled loss that overflowed: the step is skipped).
+     * all_finite costs one device synchronization, whatever count is. */
+    Status (*scale)(void *ctx, Tensor *t, float s);
+    Status (*all_finite)(void *ctx, int count, Tensor *const *ts, int *finite);
 
     /* Threads the backend may use (CPU backends); may be NULL. */
     void (*set_threads)(void *ctx, int threads);

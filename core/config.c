@@ -26,6 +26,7 @@ static const char *const DATASET_NAMES[] = {"shapes", "cifar10", "cifar100", NUL
 static const char *const PAD_NAMES[] = {"zeros", "reflect", NULL};
 static const char *const PRECISION_NAMES[] = {"auto", "fp32", "bf16", "fp16", NULL};
 static const char *const DEVICE_NAMES[] = {"auto", "cpu", "cuda", "reference", NULL};
+static const char *const LOSS_SCALING_NAMES[] = {"auto", "dynamic", "none", NULL};
 
 _Static_assert(sizeof(ModelFamily) == sizeof(int) && sizeof(BlockKind) == sizeof(int) &&
                sizeof(ShortcutKind) == sizeof(int) && sizeof(HeadKind) == sizeof(int) &&
@@ -183,6 +184,12 @@ const Field CONFIG_FIELDS[] = {
     {F_ENUM("train.precision", train.precision, PRECISION_NAMES), .def = "auto",
      .help = "Compute precision: auto (bf16 where supported on the GPU, else fp32), fp32, bf16 "
              "or fp16; master weights stay fp32."},
+    {F_ENUM("train.loss_scaling", train.loss_scaling, LOSS_SCALING_NAMES), .def = "auto",
+     .help = "Loss scaling, so small fp16 gradients do not flush to zero: auto (dynamic with "
+             "precision fp16, else none), dynamic or none. Steps whose gradients overflow are "
+             "skipped and the scale halves; 2000 good steps double it."},
+    {F_FLOAT("train.loss_scale_init", train.loss_scale_init), IN_CC(1.0 / 16777216, 16777216),
+     .def = "65536", .help = "First loss scale of dynamic scaling, rounded to a power of two."},
     {F_INT("train.threads", train.threads), IN_CC(0, 4096), .def = "0",
      .help = "CPU threads; 0: all cores, one fewer per core other programs keep busy."},
     {F_BOOL("train.deterministic", train.deterministic), .def = "false",

@@ -24,6 +24,8 @@ typedef enum HeadKind { HEAD_AVG = 0, HEAD_MAX4 } HeadKind;
 typedef enum DatasetKind { DATASET_SHAPES = 0, DATASET_CIFAR10, DATASET_CIFAR100 } DatasetKind;
 typedef enum PadMode { PAD_ZEROS = 0, PAD_REFLECT } PadMode;
 typedef enum Precision { PRECISION_AUTO = 0, PRECISION_FP32, PRECISION_BF16, PRECISION_FP16 } Precision;
+/* auto: dynamic when train.precision is fp16 (lossscale.h), none otherwise */
+typedef enum LossScaling { LOSS_SCALING_AUTO = 0, LOSS_SCALING_DYNAMIC, LOSS_SCALING_NONE } LossScaling;
 
 typedef struct StageConfig {
     int blocks;
@@ -88,6 +90,8 @@ typedef struct TrainConfig {
     int checkpoint_every;         /* epochs between checkpoints; 0: only at the end */
     char device[16];              /* auto | cpu | cuda | reference */
     Precision precision;
+    LossScaling loss_scaling;
+    float loss_scale_init;        /* first scale, rounded to a power of two */
     int threads;                  /* 0: all cores, less while others are busy (cpushare.h) */
     int deterministic;
 } TrainConfig;

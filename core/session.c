@@ -507,6 +507,9 @@ static void run_one_step(Session *s, Trainer *t, RunState *state) {
         return;
     }
     Snapshot *w = &s->work;
+    if (r.skipped)
+        work_log(s, 0, "step %ld: gradients overflowed at loss scale 2^%d: update skipped, "
+                 "scale now 2^%d", t->global_step, r.loss_scale_log2, t->scaler.log2);
     if (trainer_fit_threads(t, now_s())) {
         snprintf(w->device, sizeof w->device, "%s", t->device_line);
         const CpuShare *c = &t->share;

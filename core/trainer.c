@@ -206,8 +206,24 @@ static Status upload_train_pixels(Trainer *t) {
     return ST_OK;
 }
 
+/* Loss scaling runs when asked for, and by default with fp16 convolutions. */
+static int loss_scaling_wanted(const Config *c) {
+    return c->train.loss_scaling == LOSS_SCALING_DYNAMIC ||
+           (c->train.loss_scaling == LOSS_SCALING_AUTO && c->train.precision == PRECISION_FP16);
+}
+
+/* Start or stop the scaler when the config (a live edit) says so; a running scaler keeps its
+ * scale. */
+static void scaler_follow_config(Trainer *t) {
+    int want = loss_scaling_wanted(&t->cfg);
+    if (want && !t->scaler.active)
+        loss_scaler_start(&t->scaler, t->cfg.train.loss_scale_init);
+    else if (!want && t->scaler.active)
+        loss_scaler_stop(&t->scaler);
+}
+
 /* Everything except the weights and the optimizer position: backend, data, model (freshly
- * initialized), optimizer buffers. */
+ * initialized), optimizer buffers, the loss scaler. */
 static Status build(Trainer *t) {
     TRY(backend_create(t->cfg.train.device, t->cfg.train.threads, &t->backend,
                        &t->backend_fell_back));
@@ -230,6 +246,7 @@ static Status build(Trainer *t) {
     t->last_test_acc = t->last_test_loss = t->last_val_acc = t->last_val_loss = -1;
     t->best_test_acc = -1;
     t->last_checkpoint_step = -1;
+    scaler_follow_config(t);
     return ST_OK;
 }
 
@@ -300,11 +317,13 @@ typedef struct OptimizerView {
     Tensor **params, **grads, **moms;
     int count;
     int *started;               /* momentum buffers hold state */
+    LossScaler *scaler;         /* NULL or inactive: no loss scaling */
 } OptimizerView;
+
 
 static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, const Batch *b,
                              double lr, uint64_t dseed, double *loss_out, long *correct_out,
-                             int *finite) {
+                             int *finite, LossScaleEvent *scale_event) {
     const BackendOps *o = t->backend.ops;
     void *ctx = t->backend.ctx;
     TRY(shape_batch(t, b->count, b->side));
@@ -331,9 +350,19 @@ static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, cons
     *loss_out = loss;
     *correct_out = correct;
     *finite = isfinite(loss) != 0;
+    *scale_event = LOSS_SCALE_KEPT;
     if (!*finite) return ST_OK;
 
+    LossScaler *ls = ov->scaler && ov->scaler->active ? ov->scaler : NULL;
+    const int scale_log2 = ls ? ls->log2 : 0;
+    if (ls) TRY(o->scale(ctx, &t->dlogits, loss_scaler_value(ls)));
     TRY(model_backward(m, &t->dlogits));
+    if (ls) {
+        int grads_finite;
+        TRY(o->all_finite(ctx, ov->count, ov->grads, &grads_finite));
+        *scale_event = loss_scaler_update(ls, grads_finite);
+        if (!grads_finite) return ST_OK;   /* skipped: weights and momentum untouched */
+    }
     SgdParams sp = {
         .lr = (float)lr,
         .momentum = t->cfg.train.momentum,
@@ -341,6 +370,7 @@ static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, cons
         .weight_decay = t->cfg.train.weight_decay,
         .nesterov = t->cfg.train.nesterov,
         .first_step = !*ov->started,
+        .loss_scale_log2 = scale_log2,
     };
     TRY(o->sgd_update(ctx, ov->count, ov->params, ov->grads, ov->moms, &sp));
     *ov->started = 1;
@@ -357,16 +387,28 @@ Status trainer_step(Trainer *t, StepResult *res) {
     if (b->epoch != t->epoch || b->position != t->batch_in_epoch * (long)t->cfg.train.batch_size)
         return status_fail(ST_ERR_ARG, "internal: loader at epoch %d position %ld, trainer at "
                            "epoch %d batch %ld", b->epoch, b->position, t->epoch, t->batch_in_epoch);
-    OptimizerView ov = {t->opt_params, t->opt_grads, t->opt_moms, t->opt_count, &t->sgd_started};
+    scaler_follow_config(t);
+    OptimizerView ov = {t->opt_params, t->opt_grads, t->opt_moms, t->opt_count, &t->sgd_started,
+                        &t->scaler};
     double loss;
     long correct;
     int finite;
-    TRY(train_on_batch(t, t->model, &ov, b, lr, dropout_seed(t), &loss, &correct, &finite));
+    LossScaleEvent ev;
+    const int scale_log2 = t->scaler.active ? t->scaler.log2 : 0;
+    TRY(train_on_batch(t, t->model, &ov, b, lr, dropout_seed(t), &loss, &correct, &finite, &ev));
     if (!finite)
         return status_fail(ST_ERR_NUMERIC,
                            "loss became %s at epoch %d, step %ld (lr %.4g): training stopped; "
                            "the last good checkpoint is kept. Lower train.lr or add warmup",
                            isnan(loss) ? "NaN" : "infinite", t->epoch + 1, t->global_step, lr);
+    if (ev == LOSS_SCALE_GAVE_UP)
+        return status_fail(ST_ERR_NUMERIC,
+                           "gradients were not finite at epoch %d, step %ld (lr %.4g) even at "
+                           "loss scale 2^%d: training stopped; the last good checkpoint is kept. "
+                           "Lower train.lr or add warmup", t->epoch + 1, t->global_step, lr,
+                           scale_log2);
+    res->skipped = ev == LOSS_SCALE_SHRANK;
+    res->loss_scale_log2 = scale_log2;
 
     t->last_batch = b;
     t->epoch_loss_sum += loss * b->count;
@@ -560,6 +602,11 @@ static Status state_scalars(const Trainer *t, SafetensorsMeta *m, const char *co
     TRY(safetensors_meta_setf(m, "global_step", "%ld", t->global_step));
     TRY(safetensors_meta_setf(m, "batch_size", "%d", t->cfg.train.batch_size));
     TRY(safetensors_meta_setf(m, "sgd_started", "%d", t->sgd_started));
+    if (t->scaler.active) {   /* absent: no scaling when saved (and in files before it) */
+        TRY(safetensors_meta_setf(m, "loss_scale_log2", "%d", t->scaler.log2));
+        TRY(safetensors_meta_setf(m, "loss_scale_good_steps", "%ld", t->scaler.good_steps));
+        TRY(safetensors_meta_setf(m, "loss_scale_skipped", "%ld", t->scaler.skipped));
+    }
     TRY(safetensors_meta_setf(m, "elapsed_s", "%.17g", t->elapsed_s));
     TRY(safetensors_meta_setf(m, "epoch_seconds", "%.17g", t->epoch_seconds));
     TRY(safetensors_meta_setf(m, "epoch_loss_sum", "%.17g", t->epoch_loss_sum));
@@ -644,6 +691,25 @@ static Status read_config_of(const char *path, const char *const *overrides, int
     return st;
 }
 
+/* The loss scale where the saved run left it, when it was scaling and still is; otherwise the
+ * first step starts (or does not start) scaling from the config. */
+static Status resume_loss_scale(Trainer *t, const SafetensorsMeta *meta, const char *path) {
+    if (!safetensors_meta_get(meta, "loss_scale_log2") || !loss_scaling_wanted(&t->cfg))
+        return ST_OK;
+    long long log2v = 0, good = 0, skipped = 0;
+    TRY(checkpoint_meta_long(meta, path, "loss_scale_log2", &log2v));
+    TRY(checkpoint_meta_long(meta, path, "loss_scale_good_steps", &good));
+    TRY(checkpoint_meta_long(meta, path, "loss_scale_skipped", &skipped));
+    if (log2v < LOSS_SCALE_MIN_LOG2 || log2v > LOSS_SCALE_MAX_LOG2 || good < 0 || skipped < 0)
+        return status_fail(ST_ERR_FORMAT, "%s: loss scale state out of range (2^%lld, %lld good "
+                           "steps, %lld skipped)", path, log2v, good, skipped);
+    loss_scaler_start(&t->scaler, 1.0);
+    t->scaler.log2 = (int)log2v;
+    t->scaler.good_steps = (long)good;
+    t->scaler.skipped = (long)skipped;
+    return ST_OK;
+}
+
 Status trainer_resume(const char *run_dir, const char *const *overrides, int num_overrides,
                       Trainer **out) {
     *out = NULL;
@@ -677,6 +743,7 @@ Status trainer_resume(const char *run_dir, const char *const *overrides, int num
     if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_test_loss", &t->last_test_loss);
     if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_val_acc", &t->last_val_acc);
     if (st == ST_OK) st = checkpoint_meta_double(&meta, path, "last_val_loss", &t->last_val_loss);
+    if (st == ST_OK) st = resume_loss_scale(t, &meta, path);
     safetensors_meta_free(&meta);
     if (st == ST_OK && started && !momentum_loaded)
         st = status_fail(ST_ERR_FORMAT, "%s: optimizer state is missing its momentum buffers", path);
@@ -842,7 +909,9 @@ Status trainer_lr_find(Trainer *t, const LrFindOptions *opt, LrFindCallback cb, 
         st = loader_create(&lo, &l);
         if (st == ST_OK) loader_seek(l, t->epoch, t->batch_in_epoch);
     }
-    OptimizerView ov = {p, g, mo, n_opt, &started};
+    LossScaler scaler = {0};   /* the finder's own, started afresh like a new run's */
+    if (loss_scaling_wanted(&t->cfg)) loss_scaler_start(&scaler, t->cfg.train.loss_scale_init);
+    OptimizerView ov = {p, g, mo, n_opt, &started, &scaler};
     double ema = 0, weight = 0, best = INFINITY;
     int done = 0;
     for (int i = 0; st == ST_OK && i < n; i++) {
@@ -854,8 +923,10 @@ Status trainer_lr_find(Trainer *t, const LrFindOptions *opt, LrFindCallback cb, 
         st = loader_next(l, &b);
         if (st != ST_OK) break;
         uint64_t dseed = rng_u64(t->cfg.train.seed ^ 0x4c52u, RNG_STREAM_DROPOUT, (uint64_t)i);
-        st = train_on_batch(t, m, &ov, b, lr, dseed, &loss, &correct, &finite);
+        LossScaleEvent ev;
+        st = train_on_batch(t, m, &ov, b, lr, dseed, &loss, &correct, &finite, &ev);
         if (st != ST_OK) break;
+        if (ev == LOSS_SCALE_GAVE_UP) finite = 0;   /* diverged, as a non-finite loss is */
         ema = 0.98 * ema + 0.02 * (finite ? loss : INFINITY);
         weight = 0.98 * weight + 0.02;
         double sm = finite ? ema / weight : INFINITY;

@@ -16,6 +16,7 @@
 #include "cpushare.h"
 #include "dataset.h"
 #include "loader.h"
+#include "lossscale.h"
 #include "model.h"
 #include "status.h"
 
@@ -26,6 +27,8 @@ typedef struct StepResult {
     int batch;            /* images in the batch */
     double seconds;       /* wall time of the step incl. waiting for data */
     int epoch_finished;   /* 1 when this step completed an epoch */
+    int skipped;          /* loss scaling: the gradients overflowed, the update was skipped */
+    int loss_scale_log2;  /* loss scaling: the scale this step used was 2^this */
 } StepResult;
 
 typedef struct EvalResult {
@@ -74,6 +77,7 @@ typedef struct Trainer {
 
     /* optimizer */
     int sgd_started;            /* momentum buffers hold state */
+    LossScaler scaler;          /* dynamic loss scaling (train.loss_scaling; lossscale.h) */
     Tensor **opt_params, **opt_grads, **opt_moms;
     int opt_count;
 

@@ -748,6 +748,8 @@ static void test_sgd(void) {
         {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 1e-3f, .nesterov = 1},
         {.lr = 0.01f, .momentum = 0.5f, .dampening = 0.3f},
         {.lr = 0.2f, .weight_decay = 1e-4f},
+        {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f, .loss_scale_log2 = 16},
+        {.lr = 0.2f, .weight_decay = 1e-4f, .loss_scale_log2 = -3},
     };
     Pair p[P], g[P], m[P];
     for (int i = 0; i < P; i++) {
@@ -777,6 +779,43 @@ static void test_sgd(void) {
         pair_free(&g[i]);
         pair_free(&m[i]);
     }
+}
+
+/* Loss scaling's two ops: scale exactly as the reference; all_finite sees a NaN or an infinity
+ * anywhere in any tensor, in either layout. */
+static void test_loss_scaling_ops(void) {
+    Pair a = pair_rand(4, 32, 5, 5, -3, 3, CPU_LAYOUT_BLK16);
+    CHECK_OK(R.ops->scale(R.ctx, &a.r, 65536.0f));
+    CHECK_OK(C.ops->scale(C.ctx, &a.c, 65536.0f));
+    COMPARE("scale", &a, 0);
+    Pair b = pair_rand(7, 3, 1, 1, -1, 1, 0), c = pair_rand(300001, 1, 1, 1, -1, 1, 0);
+    Tensor *ts[3] = {&a.c, &b.c, &c.c};
+    int finite = -1;
+    CHECK_OK(C.ops->all_finite(C.ctx, 3, ts, &finite));
+    CHECK_INT(finite, 1);
+    const float bad[3] = {INFINITY, -INFINITY, NAN};
+    for (int k = 0; k < 3; k++) {
+        float *h = host_alloc(tensor_numel(&c.r));
+        CHECK_OK(R.ops->download(R.ctx, &c.r, h));
+        float keep = h[300000 - 7 * k];
+        h[300000 - 7 * k] = bad[k];
+        CHECK_OK(C.ops->upload(C.ctx, &c.c, h));
+        CHECK_OK(R.ops->upload(R.ctx, &c.r, h));
+        finite = -1;
+        CHECK_OK(C.ops->all_finite(C.ctx, 3, ts, &finite));
+        CHECK_INT(finite, 0);
+        finite = -1;
+        CHECK_OK(R.ops->all_finite(R.ctx, 1, (Tensor *[]){&c.r}, &finite));
+        CHECK_INT(finite, 0);
+        h[300000 - 7 * k] = keep;
+        CHECK_OK(C.ops->upload(C.ctx, &c.c, h));
+        free(h);
+    }
+    CHECK_OK(C.ops->all_finite(C.ctx, 0, NULL, &finite));
+    CHECK_INT(finite, 1);
+    pair_free(&a);
+    pair_free(&b);
+    pair_free(&c);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -813,6 +852,7 @@ int main(void) {
     test_pool();
     test_dense();
     test_sgd();
+    test_loss_scaling_ops();
     test_threads();
     backend_destroy(&C);
     backend_destroy(&R);

@@ -833,12 +833,13 @@ static void test_xent(void) {
 static void test_sgd(void) {
     /* sizes straddle the kernel's chunks (16384 elements) */
     const int sizes[4] = {3, 16384 + 5, 40000, 1};
-    const SgdParams cfgs[3] = {
+    const SgdParams cfgs[4] = {
         {.lr = 0.1f, .momentum = 0.9f, .dampening = 0.0f, .weight_decay = 5e-4f, .nesterov = 1},
         {.lr = 0.05f, .momentum = 0.8f, .dampening = 0.1f, .weight_decay = 0.001f, .nesterov = 0},
         {.lr = 0.2f, .momentum = 0.0f, .dampening = 0.0f, .weight_decay = 0.05f, .nesterov = 0},
+        {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 5e-4f, .loss_scale_log2 = 12},
     };
-    for (int ci = 0; ci < 3; ci++) {
+    for (int ci = 0; ci < 4; ci++) {
         Tensor p[2][4], g[2][4], m[2][4];
         float *hp[4], *hm[4];
         Backend *bs[2] = {&GPU, &REF};
@@ -891,6 +892,45 @@ static void test_sgd(void) {
             free(hm[t]);
         }
     }
+}
+
+/* Loss scaling: scale exactly as the reference; all_finite finds a NaN or an infinity in any
+ * of several tensors, one of them larger than one kernel block's share. */
+static void test_loss_scaling_ops(void) {
+    const size_t n = 3 * 5 * 7 * 11, big = 300001;
+    float *hx = rnd(n, 1700, -3, 3), *hb = rnd(big, 1701, -1, 1);
+    Tensor xg = t_from(&GPU, 3, 5, 7, 11, hx), xr = t_from(&REF, 3, 5, 7, 11, hx);
+    CHECK_OK(GPU.ops->scale(GPU.ctx, &xg, 65536.0f));
+    CHECK_OK(REF.ops->scale(REF.ctx, &xr, 65536.0f));
+    float *a = t_host(&GPU, &xg), *r = t_host(&REF, &xr);
+    CHECK_ARRAY("scale", a, r, n, 0, 0);
+    free(a);
+    free(r);
+    Tensor bg = t_from(&GPU, (int)big, 1, 1, 1, hb);
+    Tensor *ts[2] = {&xg, &bg};
+    int finite = -1;
+    CHECK_OK(GPU.ops->all_finite(GPU.ctx, 2, ts, &finite));
+    CHECK_INT(finite, 1);
+    const float bad[3] = {INFINITY, -INFINITY, NAN};
+    for (int k = 0; k < 3; k++) {
+        size_t at = big - 1 - 7 * (size_t)k;
+        float keep = hb[at];
+        hb[at] = bad[k];
+        CHECK_OK(GPU.ops->upload(GPU.ctx, &bg, hb));
+        finite = -1;
+        CHECK_OK(GPU.ops->all_finite(GPU.ctx, 2, ts, &finite));
+        CHECK_INT(finite, 0);
+        hb[at] = keep;
+        CHECK_OK(GPU.ops->upload(GPU.ctx, &bg, hb));
+    }
+    finite = -1;
+    CHECK_OK(GPU.ops->all_finite(GPU.ctx, 2, ts, &finite));
+    CHECK_INT(finite, 1);   /* the flag does not stick from one call to the next */
+    t_free(&GPU, &xg);
+    t_free(&REF, &xr);
+    t_free(&GPU, &bg);
+    free(hx);
+    free(hb);
 }
 
 static void test_sum_squares(void) {
@@ -1175,6 +1215,7 @@ int main(int argc, char **argv) {
     test_pool();
     test_xent();
     test_sgd();
+    test_loss_scaling_ops();
     test_sum_squares();
     if (strcmp(name, "cuda") == 0)
         test_augment();

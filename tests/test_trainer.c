@@ -159,6 +159,157 @@ static void test_bf16_training(void) {
     free(w16);
 }
 
+/* Dynamic loss scaling. Scaling by 2^k and unscaling by 2^-k are exact in fp32, so a scaled
+ * run must equal an unscaled one bit for bit, losses and weights; an overflowing step must
+ * leave the weights alone and halve the scale; good steps grow it; a resume keeps it. */
+static Trainer *scaling_trainer(LossScaling mode, const char *dir) {
+    Config c;
+    tiny_config(&c);
+    c.model.dropout = 0.0f;
+    c.train.checkpoint_every = 0;
+    c.train.eval_every = 0;
+    c.train.loss_scaling = mode;
+    Trainer *t = NULL;
+    CHECK_OK(trainer_create(&c, dir, &t));
+    return t;
+}
+
+/* The backend's all_finite with an override: the tests need an overflow on demand (at any
+ * representable scale these small fp32 nets may not overflow at all). all_finite itself is
+ * checked against the reference in the parity tests. */
+static const BackendOps *g_real_ops;
+static BackendOps g_overflow_ops;
+static int g_force_overflow;
+
+static Status overflowing_all_finite(void *ctx, int count, Tensor *const *ts, int *finite) {
+    Status st = g_real_ops->all_finite(ctx, count, ts, finite);
+    if (g_force_overflow) *finite = 0;
+    return st;
+}
+
+/* Trained parameters only (BN running statistics move in every forward, skipped step or not),
+ * into one host array. */
+static float *trained_weights_of(Trainer *t, size_t *count) {
+    size_t total = 0;
+    int n = model_param_count(t->model);
+    for (int i = 0; i < n; i++)
+        if (model_param(t->model, i)->kind != PARAM_BUFFER)
+            total += tensor_numel(&model_param(t->model, i)->value);
+    float *all = malloc(total * sizeof(float));
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        Param *p = model_param(t->model, i);
+        if (p->kind == PARAM_BUFFER) continue;
+        CHECK_OK(t->backend.ops->download(t->backend.ctx, &p->value, all + off));
+        off += tensor_numel(&p->value);
+    }
+    *count = total;
+    return all;
+}
+
+static void test_loss_scaling(const char *tmp) {
+    const long steps = 12;
+    Trainer *plain = scaling_trainer(LOSS_SCALING_NONE, NULL);
+    Trainer *scaled = scaling_trainer(LOSS_SCALING_DYNAMIC, NULL);
+    if (!plain || !scaled) return;
+    scaled->scaler.growth_interval = 5;   /* two growths within the run */
+    long same_loss = 0;
+    for (long i = 0; i < steps; i++) {
+        StepResult a, b;
+        CHECK_OK(trainer_step(plain, &a));
+        CHECK_OK(trainer_step(scaled, &b));
+        same_loss += a.loss == b.loss;
+        CHECK_INT(b.skipped, 0);
+        CHECK_INT(a.loss_scale_log2, 0);
+        CHECK_INT(b.loss_scale_log2, 16 + (int)(i / 5));   /* 65536, then doubling */
+    }
+    CHECK_INT(same_loss, steps);
+    CHECK_INT(scaled->scaler.log2, 18);
+    size_t na, nb;
+    float *wa = weights_of(plain, &na), *wb = weights_of(scaled, &nb);
+    CHECK_INT(na, nb);
+    size_t diff = 0;
+    for (size_t i = 0; i < na && i < nb; i++) diff += wa[i] != wb[i];
+    CHECK_INT(diff, 0);   /* bit-identical */
+    free(wa);
+    free(wb);
+
+    /* Overflowing gradients: the step is skipped, weights untouched, and the scale halves;
+     * at the smallest scale the run stops with the step and lr. */
+    g_real_ops = scaled->backend.ops;
+    g_overflow_ops = *g_real_ops;
+    g_overflow_ops.all_finite = overflowing_all_finite;
+    scaled->backend.ops = &g_overflow_ops;
+    g_force_overflow = 1;
+    float *before = trained_weights_of(scaled, &na);
+    StepResult r;
+    CHECK_OK(trainer_step(scaled, &r));
+    CHECK_INT(r.skipped, 1);
+    CHECK_INT(r.loss_scale_log2, 18);
+    CHECK_INT(scaled->scaler.log2, 17);
+    CHECK_INT(scaled->scaler.skipped, 1);
+    CHECK_INT(scaled->scaler.good_steps, 0);
+    CHECK(isfinite(r.loss));
+    float *after = trained_weights_of(scaled, &nb);
+    diff = 0;
+    for (size_t i = 0; i < na && i < nb; i++) diff += before[i] != after[i];
+    CHECK_INT(diff, 0);   /* weights untouched by the skipped step */
+    CHECK(na > 1000);
+    free(before);
+    free(after);
+    scaled->scaler.log2 = LOSS_SCALE_MIN_LOG2;
+    Status st = trainer_step(scaled, &r);
+    CHECK_INT(st, ST_ERR_NUMERIC);
+    CHECK(strstr(status_message(), "even at loss scale 2^-24") != NULL);
+    printf("gave up: %s\n", status_message());
+    g_force_overflow = 0;
+    scaled->backend.ops = g_real_ops;
+    trainer_destroy(plain);
+    trainer_destroy(scaled);
+
+    /* auto scales with fp16 only; a live edit turns scaling on and off. */
+    Trainer *t = scaling_trainer(LOSS_SCALING_AUTO, NULL);
+    if (!t) return;
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(t->scaler.active, 0);
+    const char *on[] = {"train.loss_scaling=dynamic", "train.loss_scale_init=1000"};
+    CHECK_OK(trainer_apply_edit(t, on, 2));
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(t->scaler.active, 1);
+    CHECK_INT(r.loss_scale_log2, 10);   /* 1000 rounds to 1024 */
+    const char *off[] = {"train.loss_scaling=none"};
+    CHECK_OK(trainer_apply_edit(t, off, 1));
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(t->scaler.active, 0);
+    CHECK_INT(r.loss_scale_log2, 0);
+    trainer_destroy(t);
+
+    /* A resume continues with the saved scale, not the configured first one. */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/scaled", tmp);
+    t = scaling_trainer(LOSS_SCALING_DYNAMIC, dir);
+    if (!t) return;
+    run_steps(t, 2);
+    t->scaler.log2 = 9;
+    t->scaler.good_steps = 7;
+    t->scaler.skipped = 3;
+    CHECK_OK(trainer_save(t));
+    trainer_destroy(t);
+    CHECK_OK(trainer_resume(dir, NULL, 0, &t));
+    if (!t) return;
+    CHECK_INT(t->scaler.active, 1);
+    CHECK_INT(t->scaler.log2, 9);
+    CHECK_INT(t->scaler.good_steps, 7);
+    CHECK_INT(t->scaler.skipped, 3);
+    trainer_destroy(t);
+    const char *none[] = {"train.loss_scaling=none"};
+    CHECK_OK(trainer_resume(dir, none, 1, &t));
+    if (t) {
+        CHECK_INT(t->scaler.active, 0);
+        trainer_destroy(t);
+    }
+}
+
 /* On-device augmentation: the reference backend has the augment op, so its trainer keeps the
  * training images on the backend and the loader skips the pixels; the cpu backend augments on
  * the host. Both must train on the same pixels: the same losses, step after step. */
@@ -544,6 +695,7 @@ int main(void) {
     test_resume_equals_uninterrupted(tmp);
     test_nan_stops_with_step_and_lr();
     test_bf16_training();
+    test_loss_scaling(tmp);
     test_device_augment();
     test_edits();
     test_threads_follow_load();

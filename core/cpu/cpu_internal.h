@@ -200,5 +200,7 @@ Status cpu_softmax_xent(void *ctx, const Tensor *logits, const Tensor *labels, f
 Status cpu_sgd_update(void *ctx, int count, Tensor *const *params, Tensor *const *grads,
                       Tensor *const *moms, const SgdParams *p);
 Status cpu_sum_squares(void *ctx, const Tensor *t, double *out, int *nonfinite);
+Status cpu_scale(void *ctx, Tensor *t, float s);
+Status cpu_all_finite(void *ctx, int count, Tensor *const *ts, int *finite);
 
 #endif

@@ -1011,12 +1011,15 @@ static Status ref_sgd_update(void *ctx, int count, Tensor *const *params, Tensor
             TRY(same_shape(op, what, moms[t], params[t], DT_F32));
         }
     }
+    const float unscale = ldexpf(1.0f, -sp->loss_scale_log2);
     for (int t = 0; t < count; t++) {
         float *P = params[t]->data;
         const float *G = grads[t]->data;
         float *BUF = sp->momentum != 0.0f ? moms[t]->data : NULL;
         for (size_t i = 0; i < tensor_numel(params[t]); i++) {
             float g = G[i];
+            if (sp->loss_scale_log2 != 0)
+                g = g * unscale;
             if (sp->weight_decay != 0.0f)
                 g = g + sp->weight_decay * P[i];
             float d = g;
@@ -1048,6 +1051,33 @@ static Status ref_sum_squares(void *ctx, const Tensor *t, double *out, int *nonf
     }
     *out = acc;
     *nonfinite = bad;
+    return ST_OK;
+}
+
+static Status ref_scale(void *ctx, Tensor *t, float s) {
+    (void)ctx;
+    TRY(need("scale", "t", t, DT_F32, ANY, ANY, ANY, ANY));
+    float *X = t->data;
+    for (size_t i = 0; i < tensor_numel(t); i++)
+        X[i] = X[i] * s;
+    return ST_OK;
+}
+
+static Status ref_all_finite(void *ctx, int count, Tensor *const *ts, int *finite) {
+    (void)ctx;
+    if (count < 0 || !finite || (count > 0 && !ts))
+        return status_fail(ST_ERR_ARG, "reference all_finite: invalid arguments (count %d)",
+                           count);
+    *finite = 1;
+    for (int t = 0; t < count; t++) {
+        char what[32];
+        snprintf(what, sizeof what, "ts[%d]", t);
+        TRY(need("all_finite", what, ts[t], DT_F32, ANY, ANY, ANY, ANY));
+        const float *X = ts[t]->data;
+        for (size_t i = 0; i < tensor_numel(ts[t]); i++)
+            if (!isfinite(X[i]))
+                *finite = 0;
+    }
     return ST_OK;
 }
 
@@ -1120,6 +1150,8 @@ static const BackendOps REFERENCE_OPS = {
     .softmax_xent = ref_softmax_xent,
     .sgd_update = ref_sgd_update,
     .sum_squares = ref_sum_squares,
+    .scale = ref_scale,
+    .all_finite = ref_all_finite,
     .set_threads = NULL,   /* single-threaded by design */
     .describe = ref_describe,
     .destroy = ref_destroy,

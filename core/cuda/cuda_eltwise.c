@@ -5,6 +5,7 @@
  * enqueues the kernel from kernels_*.cu on the backend's stream. The SGD table (one row per
  * parameter tensor) is uploaded only when it differs from the last one, which in training is
  * once: the pointers stay put from step to step. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,8 +253,39 @@ Status cuda_sgd_update(void *vctx, int count, Tensor *const *params, Tensor *con
         ctx->sgd_rows = count;
     }
     CudaSgdArgs a = {sp->lr, sp->momentum, sp->dampening, sp->weight_decay, sp->nesterov != 0,
-                     sp->first_step != 0};
+                     sp->first_step != 0, ldexpf(1.0f, -sp->loss_scale_log2)};
     CU_TRY(cuk_sgd(ctx->sgd_dev, count, chunks, a, ctx->stream));
+    return ST_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * loss scaling: scale the loss gradient, check every gradient at once */
+
+Status cuda_scale(void *vctx, Tensor *t, float s) {
+    CudaCtx *ctx = vctx;
+    TRY(cuda_need("scale", "t", t, DT_F32));
+    CU_TRY(cuk_scale(t->data, tensor_numel(t), s, ctx->stream));
+    return ST_OK;
+}
+
+/* One flag in device memory (the first of sum_squares' partial flags, free between calls),
+ * raised by any tensor's kernel; one copy back and one synchronization for all of them. */
+Status cuda_all_finite(void *vctx, int count, Tensor *const *ts, int *finite) {
+    CudaCtx *ctx = vctx;
+    if (count < 0 || !finite || (count > 0 && !ts))
+        return status_fail(ST_ERR_ARG, "cuda all_finite: invalid arguments (count %d)", count);
+    int *flag = (int *)((char *)ctx->reduce + CUDA_REDUCE_BLOCKS * sizeof(double));
+    CU_TRY(cudaMemsetAsync(flag, 0, sizeof *flag, ctx->stream));
+    for (int t = 0; t < count; t++) {
+        char what[32];
+        snprintf(what, sizeof what, "ts[%d]", t);
+        TRY(cuda_need("all_finite", what, ts[t], DT_F32));
+        CU_TRY(cuk_flag_nonfinite(ts[t]->data, tensor_numel(ts[t]), flag, ctx->stream));
+    }
+    int host = 0;
+    CU_TRY(cudaMemcpyAsync(&host, flag, sizeof host, cudaMemcpyDeviceToHost, ctx->stream));
+    TRY(cuda_sync(ctx, "all_finite"));
+    *finite = !host;
     return ST_OK;
 }
 

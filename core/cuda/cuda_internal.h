@@ -159,7 +159,8 @@ Status cuda_linear_backward(void *ctx, const Tensor *x, const Tensor *w, const T
 Status cuda_softmax_xent(void *ctx, const Tensor *logits, const Tensor *labels, float smoothing,
                          Tensor *loss, Tensor *pred, Tensor *prob, Tensor *dlogits);
 
-/* ---- cuda_eltwise.c: relu, add, dropout, pooling, pad_channels, SGD, sum of squares ---- */
+/* ---- cuda_eltwise.c: relu, add, dropout, pooling, pad_channels, SGD, sum of squares, loss
+ * scaling ---- */
 Status cuda_relu_forward(void *ctx, const Tensor *x, Tensor *y);
 Status cuda_relu_backward(void *ctx, const Tensor *y, const Tensor *dy, Tensor *dx);
 Status cuda_add(void *ctx, const Tensor *a, const Tensor *b, Tensor *y);
@@ -176,6 +177,8 @@ Status cuda_pad_channels_backward(void *ctx, int stride, const Tensor *dy, Tenso
 Status cuda_sgd_update(void *ctx, int count, Tensor *const *params, Tensor *const *grads,
                        Tensor *const *moms, const SgdParams *p);
 Status cuda_sum_squares(void *ctx, const Tensor *t, double *out, int *nonfinite);
+Status cuda_scale(void *ctx, Tensor *t, float s);
+Status cuda_all_finite(void *ctx, int count, Tensor *const *ts, int *finite);
 
 /* ---- cuda_augment.c ---- */
 Status cuda_augment(void *ctx, const Tensor *dataset, const int32_t *indices,

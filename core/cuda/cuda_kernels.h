@@ -28,6 +28,8 @@ enum { CUDA_DEVERR_NONE = 0, CUDA_DEVERR_LABEL = 1 /* a = sample, b = label, c =
 
 /* ---- kernels_eltwise.cu ---- */
 cudaError_t cuk_fill(float *p, size_t n, float v, cudaStream_t s);
+/* p[i] *= v */
+cudaError_t cuk_scale(float *p, size_t n, float v, cudaStream_t s);
 cudaError_t cuk_relu_forward(const float *x, float *y, size_t n, cudaStream_t s);
 cudaError_t cuk_relu_backward(const float *y, const float *dy, float *dx, size_t n,
                               cudaStream_t s);
@@ -116,6 +118,7 @@ typedef struct CudaSgdTensor {
 typedef struct CudaSgdArgs {
     float lr, momentum, dampening, weight_decay;
     int nesterov, first_step;
+    float unscale;   /* gradients are multiplied by this first (2^-k after loss scaling) */
 } CudaSgdArgs;
 
 /* Every parameter of the table (count rows in device memory, chunks in all) in one launch. */
@@ -131,6 +134,8 @@ typedef struct CudaSumResult {
 } CudaSumResult;
 cudaError_t cuk_sum_squares(const float *x, size_t n, double *partial_sums, int *partial_flags,
                             CudaSumResult *out, cudaStream_t s);
+/* *flag = 1 when x holds a NaN or an infinity; *flag is left alone otherwise */
+cudaError_t cuk_flag_nonfinite(const float *x, size_t n, int *flag, cudaStream_t s);
 
 /* ---- kernels_augment.cu ---- crop (zero or reflect padding) + flip + normalize, bilinear
  * resize when the side is not 32, cutout; the same float operations in the same order as

@@ -31,6 +31,10 @@ __global__ void fill_k(float *p, size_t n, float v) {
     GRID_STRIDE(i, n) p[i] = v;
 }
 
+__global__ void scale_k(float *p, size_t n, float v) {
+    GRID_STRIDE(i, n) p[i] = __fmul_rn(p[i], v);
+}
+
 /* NaN passes through, like torch.relu and the reference. */
 __global__ void relu_fwd_k(const float *x, float *y, size_t n) {
     GRID_STRIDE(i, n) {
@@ -176,6 +180,12 @@ extern "C" {
 cudaError_t cuk_fill(float *p, size_t n, float v, cudaStream_t s) {
     if (n)
         fill_k<<<blocks_for(n), kThreads, 0, s>>>(p, n, v);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_scale(float *p, size_t n, float v, cudaStream_t s) {
+    if (n)
+        scale_k<<<blocks_for(n), kThreads, 0, s>>>(p, n, v);
     return cudaGetLastError();
 }
 

@@ -28,6 +28,8 @@ __global__ void sgd_k(const CudaSgdTensor *tab, int count, size_t chunks, CudaSg
         for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) {
             float p = t.p[i];
             float g = t.g[i];
+            if (a.unscale != 1.0f)
+                g = __fmul_rn(g, a.unscale);   /* a power of two: exact */
             if (a.weight_decay != 0.0f)
                 g = __fadd_rn(g, __fmul_rn(a.weight_decay, p));
             float d = g;
@@ -96,9 +98,30 @@ __global__ void sumsq_final_k(const double *sums, const int *flags, int parts, C
     }
 }
 
+/* *flag = 1 when x holds a NaN or an infinity (every writer stores the same 1: no race that
+ * matters, and no float atomics) */
+__global__ void flag_nonfinite_k(const float *x, size_t n, int *flag) {
+    int bad = 0;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        bad |= !isfinite(x[i]);
+    if (__syncthreads_or(bad) && threadIdx.x == 0)
+        *flag = 1;
+}
+
 }  // namespace
 
 extern "C" {
+
+cudaError_t cuk_flag_nonfinite(const float *x, size_t n, int *flag, cudaStream_t s) {
+    if (n > 0) {
+        size_t blocks = (n + (size_t)kReduceThreads * 4 - 1) / ((size_t)kReduceThreads * 4);
+        if (blocks > CUDA_REDUCE_BLOCKS)
+            blocks = CUDA_REDUCE_BLOCKS;
+        flag_nonfinite_k<<<(unsigned)blocks, kReduceThreads, 0, s>>>(x, n, flag);
+    }
+    return cudaGetLastError();
+}
 
 cudaError_t cuk_sgd(const CudaSgdTensor *table, int count, size_t chunks, CudaSgdArgs a,
                     cudaStream_t s) {
