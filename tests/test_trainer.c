@@ -35,20 +35,44 @@ static void tiny_config(Config *c) {
     snprintf(c->train.device, sizeof c->train.device, "cpu");
 }
 
-/* Download every parameter of a trainer's model into one host array. */
-static float *weights_of(Trainer *t, size_t *count) {
+/* Download every parameter of a trainer's model (BN running statistics too, or only what is
+ * trained: those move in every forward) into one host array. */
+static float *params_of(Trainer *t, int with_buffers, size_t *count) {
     size_t total = 0;
     int n = model_param_count(t->model);
-    for (int i = 0; i < n; i++) total += tensor_numel(&model_param(t->model, i)->value);
+    for (int i = 0; i < n; i++)
+        if (with_buffers || model_param(t->model, i)->kind != PARAM_BUFFER)
+            total += tensor_numel(&model_param(t->model, i)->value);
     float *all = malloc(total * sizeof(float));
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         Param *p = model_param(t->model, i);
-        t->backend.ops->download(t->backend.ctx, &p->value, all + off);
+        if (!with_buffers && p->kind == PARAM_BUFFER) continue;
+        CHECK_OK(t->backend.ops->download(t->backend.ctx, &p->value, all + off));
         off += tensor_numel(&p->value);
     }
     *count = total;
     return all;
+}
+
+static float *weights_of(Trainer *t, size_t *count) { return params_of(t, 1, count); }
+
+/* Elements that differ between two arrays of the same length. */
+static size_t differences(const float *a, const float *b, size_t n) {
+    size_t diff = 0;
+    for (size_t i = 0; i < n; i++) diff += a[i] != b[i];
+    return diff;
+}
+
+/* Parameters and buffers that differ between two trainers' models (of one architecture). */
+static size_t model_differences(Trainer *a, Trainer *b) {
+    size_t na, nb;
+    float *wa = weights_of(a, &na), *wb = weights_of(b, &nb);
+    CHECK_INT(na, nb);
+    size_t diff = differences(wa, wb, na < nb ? na : nb);
+    free(wa);
+    free(wb);
+    return diff;
 }
 
 static void run_steps(Trainer *t, long steps) {
@@ -88,14 +112,7 @@ static void test_resume_equals_uninterrupted(const char *tmp) {
     CHECK_INT(b->batch_in_epoch, 3);
     run_steps(b, total - cut);
 
-    size_t na, nb;
-    float *wa = weights_of(a, &na), *wb = weights_of(b, &nb);
-    CHECK_INT(na, nb);
-    size_t diff = 0;
-    for (size_t i = 0; i < na && i < nb; i++) diff += wa[i] != wb[i];
-    CHECK_INT(diff, 0);   /* bit-identical */
-    free(wa);
-    free(wb);
+    CHECK_INT(model_differences(a, b), 0);   /* bit-identical */
     trainer_destroy(a);
     trainer_destroy(b);
 }
@@ -146,8 +163,7 @@ static void test_bf16_training(void) {
     CHECK(l32 < 2.25);              /* learning happened (chance: ln 10 = 2.30) */
     CHECK_NEAR(l16, l32, 0.05, 0);  /* and bf16 followed it */
     CHECK_INT(n16, n32);
-    size_t diff = 0;
-    for (size_t i = 0; i < n32 && i < n16; i++) diff += w32[i] != w16[i];
+    size_t diff = differences(w32, w16, n32 < n16 ? n32 : n16);
     if (strstr(dev16, ", bf16 (")) {
         CHECK(diff > n32 / 2);   /* rounded inputs change nearly every weight a little */
     } else {
@@ -187,26 +203,6 @@ static Status overflowing_all_finite(void *ctx, int count, Tensor *const *ts, in
     return st;
 }
 
-/* Trained parameters only (BN running statistics move in every forward, skipped step or not),
- * into one host array. */
-static float *trained_weights_of(Trainer *t, size_t *count) {
-    size_t total = 0;
-    int n = model_param_count(t->model);
-    for (int i = 0; i < n; i++)
-        if (model_param(t->model, i)->kind != PARAM_BUFFER)
-            total += tensor_numel(&model_param(t->model, i)->value);
-    float *all = malloc(total * sizeof(float));
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        Param *p = model_param(t->model, i);
-        if (p->kind == PARAM_BUFFER) continue;
-        CHECK_OK(t->backend.ops->download(t->backend.ctx, &p->value, all + off));
-        off += tensor_numel(&p->value);
-    }
-    *count = total;
-    return all;
-}
-
 static void test_loss_scaling(const char *tmp) {
     const long steps = 12;
     Trainer *plain = scaling_trainer(LOSS_SCALING_NONE, NULL);
@@ -225,14 +221,7 @@ static void test_loss_scaling(const char *tmp) {
     }
     CHECK_INT(same_loss, steps);
     CHECK_INT(scaled->scaler.log2, 18);
-    size_t na, nb;
-    float *wa = weights_of(plain, &na), *wb = weights_of(scaled, &nb);
-    CHECK_INT(na, nb);
-    size_t diff = 0;
-    for (size_t i = 0; i < na && i < nb; i++) diff += wa[i] != wb[i];
-    CHECK_INT(diff, 0);   /* bit-identical */
-    free(wa);
-    free(wb);
+    CHECK_INT(model_differences(plain, scaled), 0);   /* bit-identical */
 
     /* Overflowing gradients: the step is skipped, weights untouched, and the scale halves;
      * at the smallest scale the run stops with the step and lr. */
@@ -241,7 +230,8 @@ static void test_loss_scaling(const char *tmp) {
     g_overflow_ops.all_finite = overflowing_all_finite;
     scaled->backend.ops = &g_overflow_ops;
     g_force_overflow = 1;
-    float *before = trained_weights_of(scaled, &na);
+    size_t na, nb;
+    float *before = params_of(scaled, 0, &na);
     StepResult r;
     CHECK_OK(trainer_step(scaled, &r));
     CHECK_INT(r.skipped, 1);
@@ -250,10 +240,9 @@ static void test_loss_scaling(const char *tmp) {
     CHECK_INT(scaled->scaler.skipped, 1);
     CHECK_INT(scaled->scaler.good_steps, 0);
     CHECK(isfinite(r.loss));
-    float *after = trained_weights_of(scaled, &nb);
-    diff = 0;
-    for (size_t i = 0; i < na && i < nb; i++) diff += before[i] != after[i];
-    CHECK_INT(diff, 0);   /* weights untouched by the skipped step */
+    float *after = params_of(scaled, 0, &nb);
+    CHECK_INT(na, nb);
+    CHECK_INT(differences(before, after, na), 0);   /* weights untouched by the skipped step */
     CHECK(na > 1000);
     free(before);
     free(after);
@@ -520,14 +509,7 @@ static void test_lr_find_leaves_run_unchanged(void) {
     CHECK_NEAR(r.suggested_lr, r.min_loss_lr / 10, 0, 1e-12);
     CHECK_INT(b->global_step, 2);
     run_steps(b, 2);
-    size_t na, nb;
-    float *wa = weights_of(a, &na), *wb = weights_of(b, &nb);
-    CHECK_INT(na, nb);
-    size_t diff = 0;
-    for (size_t i = 0; i < na && i < nb; i++) diff += wa[i] != wb[i];
-    CHECK_INT(diff, 0);
-    free(wa);
-    free(wb);
+    CHECK_INT(model_differences(a, b), 0);
     LrFindOptions bad = {.start_lr = 1, .end_lr = 0.1, .steps = 10};
     CHECK(trainer_lr_find(b, &bad, NULL, NULL, &r) == ST_ERR_ARG);
     trainer_destroy(a);

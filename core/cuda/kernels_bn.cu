@@ -49,6 +49,45 @@ __device__ void block_sum2(double &a, double &b) {
     }
 }
 
+/* Two sums per thread, kept in float for up to kFlush vector loads, then added into double;
+ * store() sums them over the block into part[2 * (c * P + p) + {0, 1}]. */
+struct Sums2 {
+    double s = 0.0, q = 0.0;
+    float fs = 0.0f, fq = 0.0f;
+    int run = 0;
+
+    __device__ void add(float a, float b) {
+        fs += a;
+        fq += b;
+    }
+    __device__ void end_load() {
+        if (++run == kFlush) {
+            s += fs;
+            q += fq;
+            fs = fq = 0.0f;
+            run = 0;
+        }
+    }
+    __device__ void store(double *part, int c, int p, int P) {
+        s += fs;
+        q += fq;
+        block_sum2(s, q);
+        if (threadIdx.x == 0) {
+            part[2 * ((size_t)c * P + p)] = s;
+            part[2 * ((size_t)c * P + p) + 1] = q;
+        }
+    }
+};
+
+/* The two sums of channel c over all P slices, in slice order. */
+__device__ void sum_slices(const double *part, int c, int P, double &s, double &q) {
+    s = q = 0.0;
+    for (int p = 0; p < P; p++) {
+        s += part[2 * ((size_t)c * P + p)];
+        q += part[2 * ((size_t)c * P + p) + 1];
+    }
+}
+
 template <int V>
 __device__ __forceinline__ void load_v(const float *p, float (&v)[V]) {
     if constexpr (V == 4) {
@@ -110,32 +149,18 @@ __global__ void __launch_bounds__(kBnThreads) stats_k(const float *x, int n, int
     const float pivot = x[(size_t)c * hw];
     const int hv = hw / V;
     const long long total = (long long)(n1 - n0) * hv;
-    double s = 0.0, q = 0.0;
-    float fs = 0.0f, fq = 0.0f;
-    int run = 0;
+    Sums2 sums;
     for (long long j = threadIdx.x; j < total; j += blockDim.x) {
         const int img = n0 + (int)(j / hv), at = (int)(j % hv) * V;
         float v[V];
         load_v<V>(x + ((size_t)img * C + c) * hw + at, v);
         for (int k = 0; k < V; k++) {
             float d = v[k] - pivot;
-            fs += d;
-            fq += d * d;
+            sums.add(d, d * d);
         }
-        if (++run == kFlush) {
-            s += fs;
-            q += fq;
-            fs = fq = 0.0f;
-            run = 0;
-        }
+        sums.end_load();
     }
-    s += fs;
-    q += fq;
-    block_sum2(s, q);
-    if (threadIdx.x == 0) {
-        part[2 * ((size_t)c * P + p)] = s;
-        part[2 * ((size_t)c * P + p) + 1] = q;
-    }
+    sums.store(part, c, p, P);
 }
 
 /* Per channel: mean, invstd, running statistics (unbiased variance), and the scale and shift
@@ -147,11 +172,8 @@ __global__ void stats_finish_k(const double *part, int C, int P, long long m, co
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C)
         return;
-    double s = 0.0, q = 0.0;
-    for (int p = 0; p < P; p++) {
-        s += part[2 * ((size_t)c * P + p)];
-        q += part[2 * ((size_t)c * P + p) + 1];
-    }
+    double s, q;
+    sum_slices(part, c, P, s, q);
     const double d = s / (double)m;
     double var = q / (double)m - d * d;
     if (var < 0.0)
@@ -219,33 +241,18 @@ __global__ void __launch_bounds__(kBnThreads) grad_sums_k(const float *x, const 
     const float mu = mean[c];
     const int hv = hw / V;
     const long long total = (long long)(n1 - n0) * hv;
-    double s = 0.0, q = 0.0;
-    float fs = 0.0f, fq = 0.0f;
-    int run = 0;
+    Sums2 sums;
     for (long long j = threadIdx.x; j < total; j += blockDim.x) {
         const int img = n0 + (int)(j / hv), off = (int)(j % hv) * V;
         const size_t at = ((size_t)img * C + c) * hw + off;
         float g[V], v[V];
         grad_in<MODE, V>(dy, dy2, y, at, g);
         load_v<V>(x + at, v);
-        for (int k = 0; k < V; k++) {
-            fs += g[k];
-            fq += g[k] * (v[k] - mu);
-        }
-        if (++run == kFlush) {
-            s += fs;
-            q += fq;
-            fs = fq = 0.0f;
-            run = 0;
-        }
+        for (int k = 0; k < V; k++)
+            sums.add(g[k], g[k] * (v[k] - mu));
+        sums.end_load();
     }
-    s += fs;
-    q += fq;
-    block_sum2(s, q);
-    if (threadIdx.x == 0) {
-        part[2 * ((size_t)c * P + p)] = s;
-        part[2 * ((size_t)c * P + p) + 1] = q;
-    }
+    sums.store(part, c, p, P);
 }
 
 /* dgamma, dbeta, and dx = k1 * (g - k2 - (x - mean) * k3) in coef[c], coef[C+c], coef[2C+c] */
@@ -254,11 +261,8 @@ __global__ void grad_finish_k(const double *part, int C, int P, long long m, con
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C)
         return;
-    double s = 0.0, q = 0.0;
-    for (int p = 0; p < P; p++) {
-        s += part[2 * ((size_t)c * P + p)];
-        q += part[2 * ((size_t)c * P + p) + 1];
-    }
+    double s, q;
+    sum_slices(part, c, P, s, q);
     const double is = invstd[c];
     dbeta[c] = (float)s;
     dgamma[c] = (float)(q * is);
