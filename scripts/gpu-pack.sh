@@ -10,8 +10,25 @@
 # Then send .gpu with the working tree (the device tool's `carry: [".gpu"]`) and run
 # scripts/gpu-run.sh on the GPU machine. Libraries built for Debian 12 (glibc 2.36) load on any
 # distribution with glibc 2.36 or newer.
+#
+#   scripts/gpu-pack.sh --cifar [DIR]   also split CIFAR-10 (DIR/cifar-10-batches-bin, default
+#                                       $SHORTCUT_DATA, then ../shared/data) into
+#                                       .gpu-data/{a,b,c}, each small enough to carry in one
+#                                       call (a: batch 1 + test, b: 2-3, c: 4-5; ~31-62 MB);
+#                                       carry them in three calls to one warm machine, then
+#                                       run `scripts/gpu-run.sh data` there (docs/GPU.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cifar=""
+if [ "${1:-}" = --cifar ]; then
+  cifar=${2:-${SHORTCUT_DATA:-../shared/data}}
+  [ -e "$cifar/cifar-10-batches-bin/data_batch_1.bin" ] || {
+    echo "gpu-pack: no CIFAR-10 in $cifar/cifar-10-batches-bin (run scripts/fetch-cifar.sh, or" \
+         "name the folder that holds cifar-10-batches-bin)" >&2; exit 1; }
+elif [ $# -gt 0 ]; then
+  echo "gpu-pack: unknown argument '$1' (usage: scripts/gpu-pack.sh [--cifar [DIR]])" >&2
+  exit 2
+fi
 arch=x86_64-linux-gnu
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -72,3 +89,14 @@ if [ -d ../shared/bench ]; then
   cp ../shared/bench/torch_reference.py ../shared/bench/torch_reference_gpu.py .gpu/bench/
 fi
 du -sh .gpu/hostlibs.tar.xz .gpu/bench 2>/dev/null
+if [ -n "$cifar" ]; then
+  src=$cifar/cifar-10-batches-bin
+  grep -qx '/.gpu-data/' .gitignore 2>/dev/null || grep -qx '/.gpu-data/' .git/info/exclude 2>/dev/null ||
+    echo '/.gpu-data/' >> .git/info/exclude
+  rm -rf .gpu-data
+  mkdir -p .gpu-data/a .gpu-data/b .gpu-data/c
+  cp "$src/data_batch_1.bin" "$src/test_batch.bin" "$src/batches.meta.txt" .gpu-data/a/
+  cp "$src/data_batch_2.bin" "$src/data_batch_3.bin" .gpu-data/b/
+  cp "$src/data_batch_4.bin" "$src/data_batch_5.bin" .gpu-data/c/
+  du -sh .gpu-data/a .gpu-data/b .gpu-data/c
+fi

@@ -3,9 +3,11 @@
 # TUI/viewer off, build, run the CUDA parity tests, time `shortcut bench` for the issue's models,
 # and time PyTorch on the same GPU (torch_reference_gpu.py). One command; run from anywhere.
 #
-#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch profile all (default:
-#                                     all = env build test bench; torch is separate, it takes
-#                                     minutes; profile times every kernel of a few steps)
+#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch profile data train all
+#                                     (default: all = env build test bench; torch is separate,
+#                                     it takes minutes; profile times every kernel of a few
+#                                     steps; data assembles CIFAR-10 from .gpu-data/; train
+#                                     runs `shortcut train` on it)
 #
 # Environment:
 #   OUT        folder for logs and results (default .gpu/out); every step appends to
@@ -17,6 +19,8 @@
 #                                 BENCH_DETERMINISTIC=0)
 #   PROFILE_MODEL, PROFILE_PRECISION, PROFILE_KERNELS   what `profile` runs under Nsight Compute
 #                                 (default resnet20, bf16, 1500 kernels after the first 10000)
+#   TRAIN_CONFIG, TRAIN_SET       what `train` runs (default configs/resnet20.yaml; TRAIN_SET:
+#                                 space-separated --set overrides, e.g. "train.epochs=1")
 #   TORCH_VARIANTS                passed to torch_reference_gpu.py --variants
 # Needs: nvcc (CUDA 12+), CMake, ninja, a C compiler, cuDNN 9 (scripts/gpu-find-cudnn.sh finds
 # the toolkit's or PyTorch's), and libyaml/OpenBLAS/oneDNN: from the system, or from
@@ -215,6 +219,41 @@ step_profile() {
     tee -a "$LOG"
 }
 
+# ---- real data: CIFAR-10 carried in parts (scripts/gpu-pack.sh --cifar), then a training run --
+DATA_ROOT=$ROOT/.hostdata
+step_data() {
+  local dst=$DATA_ROOT/cifar-10-batches-bin f missing=""
+  mkdir -p "$dst"
+  for f in "$ROOT"/.gpu-data/*/*; do   # linked, not moved: the parts stay as carried
+    [ -e "$f" ] && { ln -f "$f" "$dst/" 2>/dev/null || cp -f "$f" "$dst/"; }
+  done
+  for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin \
+           data_batch_5.bin test_batch.bin; do
+    [ -e "$dst/$f" ] || missing="$missing $f"
+  done
+  [ -z "$missing" ] || die "CIFAR-10 is incomplete in $dst, missing:$missing (carry the rest of \
+.gpu-data from scripts/gpu-pack.sh --cifar to this warm machine, then run data again)"
+  say "data: CIFAR-10 complete in $dst ($(du -sh "$dst" | cut -f1))"
+}
+
+step_train() {
+  [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
+  [ -e "$DATA_ROOT/cifar-10-batches-bin/data_batch_5.bin" ] || die "no CIFAR-10 yet (run the data step)"
+  local cfg=${TRAIN_CONFIG:-configs/resnet20.yaml} args=() kv
+  for kv in ${TRAIN_SET:-}; do args+=(--set "$kv"); done
+  say "train: $cfg ${TRAIN_SET:-}"
+  local run=$DATA_ROOT/run   # checkpoints stay here (too big to send back); metrics go to OUT
+  rm -rf "$run"
+  set +e
+  (cd "$ROOT" && "$BUILD/shortcut" train "$cfg" --set data.root="$DATA_ROOT" \
+       --set train.device=cuda "${args[@]}" --out "$run") 2>&1 | tee "$OUTDIR/train.txt" |
+    tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  cp "$run/metrics.csv" "$OUTDIR/train-metrics.csv" 2>/dev/null || true
+  return "$rc"
+}
+
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(all)
 status=0
@@ -228,7 +267,9 @@ for s in "${steps[@]}"; do
     bench) step_bench || status=1 ;;
     torch) step_torch || status=1 ;;
     profile) step_profile ;;
-    *) die "unknown step '$s' (env, build, test, bench, torch, profile, all)" ;;
+    data) step_data ;;
+    train) step_train || status=1 ;;
+    *) die "unknown step '$s' (env, build, test, bench, torch, profile, data, train, all)" ;;
   esac
 done
 say "done (status $status); results in $OUTDIR"
