@@ -320,7 +320,6 @@ typedef struct OptimizerView {
     LossScaler *scaler;         /* NULL or inactive: no loss scaling */
 } OptimizerView;
 
-
 static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, const Batch *b,
                              double lr, uint64_t dseed, double *loss_out, long *correct_out,
                              int *finite, LossScaleEvent *scale_event) {
@@ -692,7 +691,7 @@ static Status read_config_of(const char *path, const char *const *overrides, int
 }
 
 /* The loss scale where the saved run left it, when it was scaling and still is; otherwise the
- * first step starts (or does not start) scaling from the config. */
+ * scaler stays as build() set it from the config. */
 static Status resume_loss_scale(Trainer *t, const SafetensorsMeta *meta, const char *path) {
     if (!safetensors_meta_get(meta, "loss_scale_log2") || !loss_scaling_wanted(&t->cfg))
         return ST_OK;

@@ -12,8 +12,8 @@
  * rounding). bf16/fp16 convert x, w and dy into scratch buffers, run on tensor cores with fp32
  * accumulation, and convert y, dx, dw back to fp32; the bias is added (and its gradient
  * summed) in fp32. The 16-bit copies are channels-last (NHWC, filters KRSC): each conversion
- * transposes on the way, because cuDNN's NCHW tensor-core kernels transpose internally and ran
- * no faster than fp32 (docs/BENCHMARKS.md, H100). A convolution cuDNN has no low-precision
+ * transposes on the way, because with NCHW 16-bit operands a resnet20 step ran no faster than
+ * in fp32 on an H100, and channels-last ran 11% faster (docs/BENCHMARKS.md). A convolution cuDNN has no low-precision
  * algorithm for stays in fp32 (describe() counts them). Uses cuDNN's legacy convolution API,
  * which cuDNN 9 still ships (marked deprecated for a later major version). */
 #include <stdlib.h>
@@ -261,9 +261,9 @@ static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, co
     if (count > PERF_MAX)
         count = PERF_MAX;
     /* Two rounds, the first one's timings thrown away: a first round can include one-time
-     * costs (CUDA loads a kernel's module at its first launch; clocks ramp up), and with one
-     * round an H100 ran a resnet20 stage's 3x3 forwards on a generic kernel 4.5x slower than
-     * the tensor-core one, with speeds 20% apart from run to run (docs/BENCHMARKS.md). */
+     * costs (CUDA loads a kernel's module at its first launch; clocks ramp up). With one round
+     * an H100 ran some of resnet20's 3x3 forwards on cuDNN's generic direct kernel, and the
+     * same build trained at 49,700 or 59,000 images/s from run to run (docs/BENCHMARKS.md). */
     CudaAlgoPerf perf[PERF_MAX];
     int got = 0;
     for (int round = 0; round < 2; round++) {
