@@ -206,6 +206,32 @@ static Status upload_train_pixels(Trainer *t) {
     return ST_OK;
 }
 
+/* The device copy of an evaluation set's pixels, uploaded on its first evaluation; NULL when
+ * evaluation makes its batches on the host: no augment slot, switched off, or no device memory
+ * (then it stays on the host for this set, as training does). */
+static const Tensor *eval_pixels(Trainer *t, const Dataset *set, Status *st) {
+    const BackendOps *o = t->backend.ops;
+    *st = ST_OK;
+    if (!o->augment || !t->eval_on_device || set->count == 0) return NULL;
+    int slot = -1;
+    for (int i = 0; i < 2 && slot < 0; i++)
+        if (t->eval_sets[i] == set) return t->eval_pixels[i].data ? &t->eval_pixels[i] : NULL;
+    for (int i = 0; i < 2 && slot < 0; i++)
+        if (!t->eval_sets[i]) slot = i;
+    if (slot < 0) return NULL;   /* a third set: evaluated on the host */
+    Tensor *p = &t->eval_pixels[slot];
+    t->eval_sets[slot] = set;
+    tensor_shape(p, set->count, 3, DATASET_SIDE, DATASET_SIDE, DT_U8);
+    *st = o->tensor_alloc(t->backend.ctx, p);
+    if (*st == ST_OK) *st = o->upload(t->backend.ctx, p, set->images);
+    if (*st == ST_ERR_OOM) {
+        o->tensor_free(t->backend.ctx, p);
+        *st = ST_OK;
+        return NULL;
+    }
+    return *st == ST_OK ? p : NULL;
+}
+
 /* Loss scaling runs when asked for, and by default with fp16 convolutions. */
 static int loss_scaling_wanted(const Config *c) {
     return c->train.loss_scaling == LOSS_SCALING_DYNAMIC ||
@@ -239,6 +265,7 @@ static Status build(Trainer *t) {
         return status_fail(ST_ERR_CONFIG, "the training set is empty (data.limit_train / "
                                           "data.val_fraction leave no images)");
     TRY(upload_train_pixels(t));
+    t->eval_on_device = 1;   /* where the backend can: eval_pixels() */
     int side = augment_out_side(&t->cfg.data.augment);
     TRY(model_build(&t->cfg.model, t->data.train.num_classes, side, &t->backend,
                     t->cfg.train.seed, &t->model));
@@ -281,8 +308,9 @@ void trainer_destroy(Trainer *t) {
     loader_destroy(t->loader);
     if (t->backend.ops) {
         const BackendOps *o = t->backend.ops;
-        Tensor *bufs[] = {&t->x,    &t->labels, &t->loss,        &t->pred,
-                          &t->prob, &t->dlogits, &t->train_pixels};
+        Tensor *bufs[] = {&t->x,       &t->labels,      &t->loss,          &t->pred,
+                          &t->prob,    &t->dlogits,     &t->train_pixels,  &t->eval_pixels[0],
+                          &t->eval_pixels[1]};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
             o->tensor_free(t->backend.ctx, bufs[i]);
         if (t->model) {
@@ -465,9 +493,13 @@ Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res) {
         return status_fail(ST_ERR_OOM, "out of memory for evaluation");
     }
     if (set->count == 0) return ST_OK;
+    Status st;
+    const Tensor *pixels = eval_pixels(t, set, &st);
+    if (st != ST_OK) { eval_result_free(res); return st; }
     LoaderOptions lo = loader_options(t, set, 0);
+    lo.skip_pixels = pixels != NULL;
     Loader *l;
-    Status st = loader_create(&lo, &l);
+    st = loader_create(&lo, &l);
     if (st != ST_OK) { eval_result_free(res); return st; }
     double loss_sum = 0;
     long correct = 0;
@@ -477,7 +509,11 @@ Status trainer_evaluate(Trainer *t, const Dataset *set, EvalResult *res) {
         const Tensor *logits;
         st = loader_next(l, &b);
         if (st == ST_OK) st = shape_batch(t, b->count, b->side);
-        if (st == ST_OK) st = o->upload(ctx, &t->x, b->images);
+        if (st == ST_OK && pixels)
+            st = o->augment(ctx, pixels, b->indices, b->records, b->count, &b->augment,
+                            t->cfg.data.mean, t->cfg.data.std, &t->x);
+        else if (st == ST_OK)
+            st = o->upload(ctx, &t->x, b->images);
         if (st == ST_OK) st = o->upload(ctx, &t->labels, b->labels);
         if (st == ST_OK) st = model_forward(t->model, &t->x, 0, 0, &logits);
         if (st == ST_OK)

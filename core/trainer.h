@@ -58,6 +58,12 @@ typedef struct Trainer {
     int device_augment;
     Tensor train_pixels;
     int eval_only;              /* opened by trainer_open_for_eval: never trains */
+    /* Evaluation the same way: each evaluated set (test, validation) is uploaded as U8 on its
+     * first evaluation, and batches are made on the device from identity records (resize and
+     * normalization only). eval_on_device 0 keeps evaluation on the host (tests compare). */
+    int eval_on_device;
+    const Dataset *eval_sets[2];
+    Tensor eval_pixels[2];
 
     /* train.threads 0 on a backend with host threads: the count follows what other programs
      * leave free (cpushare.h; trainer_fit_threads). Off for explicit counts and for

@@ -327,6 +327,44 @@ static void test_device_augment(void) {
     trainer_destroy(dev);
 }
 
+/* Evaluation on the device (the reference backend has the augment slot) makes the same
+ * batches as the host path: equal results, image for image; with a resize too. */
+static void test_device_eval(void) {
+    for (int resize = 0; resize <= 40; resize += 40) {
+        Config c;
+        tiny_config(&c);
+        c.data.shapes_test = 100;   /* not a multiple of the batch: a short last batch */
+        c.data.augment.resize = resize;
+        snprintf(c.train.device, sizeof c.train.device, "reference");
+        Trainer *t;
+        CHECK_OK(trainer_create(&c, NULL, &t));
+        if (!t) return;
+        run_steps(t, 2);
+        EvalResult host, dev;
+        t->eval_on_device = 0;
+        CHECK_OK(trainer_evaluate(t, &t->data.test, &host));
+        CHECK(t->eval_pixels[0].data == NULL);
+        t->eval_on_device = 1;
+        CHECK_OK(trainer_evaluate(t, &t->data.test, &dev));
+        CHECK(t->eval_pixels[0].data != NULL && t->eval_sets[0] == &t->data.test);
+        CHECK_OK(trainer_evaluate(t, &t->data.test, &dev));   /* uploaded once, used again */
+        CHECK(t->eval_sets[1] == NULL);
+        CHECK_INT(dev.count, host.count);
+        CHECK(dev.loss == host.loss);
+        CHECK(dev.accuracy == host.accuracy);
+        long same = 0;
+        for (int i = 0; i < host.count && i < dev.count; i++)
+            same += dev.predicted[i] == host.predicted[i] &&
+                    dev.probability[i] == host.probability[i];
+        CHECK_INT(same, host.count);
+        printf("device eval (resize %d): loss %.6f accuracy %.3f, same as the host's\n", resize,
+               dev.loss, dev.accuracy);
+        eval_result_free(&host);
+        eval_result_free(&dev);
+        trainer_destroy(t);
+    }
+}
+
 static void test_nan_stops_with_step_and_lr(void) {
     Config c;
     tiny_config(&c);
@@ -679,6 +717,7 @@ int main(void) {
     test_bf16_training();
     test_loss_scaling(tmp);
     test_device_augment();
+    test_device_eval();
     test_edits();
     test_threads_follow_load();
     test_session(tmp);
