@@ -213,11 +213,9 @@ static const Tensor *eval_pixels(Trainer *t, const Dataset *set, Status *st) {
     const BackendOps *o = t->backend.ops;
     *st = ST_OK;
     if (!o->augment || !t->eval_on_device || set->count == 0) return NULL;
-    int slot = -1;
-    for (int i = 0; i < 2 && slot < 0; i++)
+    for (int i = 0; i < 2; i++)
         if (t->eval_sets[i] == set) return t->eval_pixels[i].data ? &t->eval_pixels[i] : NULL;
-    for (int i = 0; i < 2 && slot < 0; i++)
-        if (!t->eval_sets[i]) slot = i;
+    int slot = !t->eval_sets[0] ? 0 : !t->eval_sets[1] ? 1 : -1;
     if (slot < 0) return NULL;   /* a third set: evaluated on the host */
     Tensor *p = &t->eval_pixels[slot];
     t->eval_sets[slot] = set;

@@ -347,6 +347,7 @@ static void test_device_eval(void) {
         t->eval_on_device = 1;
         CHECK_OK(trainer_evaluate(t, &t->data.test, &dev));
         CHECK(t->eval_pixels[0].data != NULL && t->eval_sets[0] == &t->data.test);
+        eval_result_free(&dev);
         CHECK_OK(trainer_evaluate(t, &t->data.test, &dev));   /* uploaded once, used again */
         CHECK(t->eval_sets[1] == NULL);
         CHECK_INT(dev.count, host.count);
