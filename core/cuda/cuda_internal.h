@@ -5,9 +5,9 @@
  *
  * Memory and layout: every tensor is dense NCHW in device memory (Tensor.layout 0), f32, i32 or
  * u8, exactly the bytes upload() received. Low precision (bf16/fp16) exists only inside a
- * convolution: operands are converted into scratch buffers, cuDNN computes with fp32
- * accumulation, and the result is converted back, so master weights, batchnorm, the loss and
- * the optimizer stay fp32.
+ * convolution: operands are converted into channels-last scratch buffers, cuDNN computes with
+ * fp32 accumulation, and the result is converted back, so master weights, batchnorm, the loss
+ * and the optimizer stay fp32.
  *
  * Ordering: all work goes to one non-blocking stream, so ops run in call order and share one
  * cuDNN workspace and the scratch buffers without races. Errors inside kernels surface at the
