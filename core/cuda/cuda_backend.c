@@ -144,6 +144,49 @@ Status cuda_sync(CudaCtx *ctx, const char *where) {
 }
 
 /* ------------------------------------------------------------------------------------------
+ * layouts */
+
+int cuda_act16_layout(const CudaCtx *ctx) {
+    if (!ctx->act16)
+        return CUDA_LAYOUT_NCHW;
+    return ctx->prec == CUDA_PREC_FP16 ? CUDA_LAYOUT_NHWC_F16 : CUDA_LAYOUT_NHWC_BF16;
+}
+
+size_t cuda_stored_bytes(const Tensor *t) {
+    return cuda_is16(t) ? tensor_numel(t) * 2 : tensor_bytes(t);
+}
+
+static const char *layout_name(int layout) {
+    return layout == CUDA_LAYOUT_NHWC_BF16 ? "bf16 channels-last"
+           : layout == CUDA_LAYOUT_NHWC_F16 ? "fp16 channels-last" : "fp32 NCHW";
+}
+
+Status cuda_view(CudaCtx *ctx, const Tensor *t, int layout, int slot, const void **out) {
+    if (t->layout == layout || tensor_numel(t) == 0) {
+        *out = t->data;
+        return ST_OK;
+    }
+    if (t->dtype != DT_F32 || (cuda_is16(t) && layout != CUDA_LAYOUT_NCHW))
+        /* bf16 <-> fp16 would mean the precision changed between two ops of one step */
+        return status_fail(ST_ERR_ARG, "cuda backend: a tensor (%d, %d, %d, %d) stored as %s is "
+                           "needed as %s; set the precision before the first op", t->n, t->c,
+                           t->h, t->w, layout_name(t->layout), layout_name(layout));
+    void *buf;
+    const int hw = t->h * t->w;
+    if (layout == CUDA_LAYOUT_NCHW) {
+        TRY(cuda_scratch(ctx, slot, tensor_bytes(t), &buf));
+        CU_TRY(cuk_from_lowp_nhwc(t->data, buf, t->n, t->c, t->c, hw, cuda_half(t->layout),
+                                  ctx->stream));
+    } else {
+        TRY(cuda_scratch(ctx, slot, tensor_numel(t) * 2, &buf));
+        CU_TRY(cuk_to_lowp_nhwc(t->data, buf, t->n, t->c, t->c, hw, cuda_half(layout),
+                                ctx->stream));
+    }
+    *out = buf;
+    return ST_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
  * memory ops */
 
 static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
@@ -163,9 +206,11 @@ static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
                                "address", t->n, t->c, t->h, t->w);
         bytes *= (size_t)dims[i];
     }
-    t->layout = 0;
+    /* A kept buffer keeps its layout: a gradient buffer reshaped to the shape it already has
+     * (model.c does so before adding into it) still holds values in that layout. */
     if (t->data && t->cap >= bytes)
         return ST_OK;
+    t->layout = CUDA_LAYOUT_NCHW;
     size_t want = bytes < 256 ? 256 : bytes;
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, want);
@@ -248,8 +293,11 @@ static Status cuda_download(void *vctx, const Tensor *t, void *host) {
     size_t bytes = tensor_bytes(t);
     if (bytes && !host)
         return status_fail(ST_ERR_ARG, "cuda download: host pointer is NULL");
-    if (bytes)
-        CU_TRY(cudaMemcpyAsync(host, t->data, bytes, cudaMemcpyDeviceToHost, ctx->stream));
+    if (bytes) {
+        const void *src;
+        TRY(cuda_view(ctx, t, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &src));
+        CU_TRY(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, ctx->stream));
+    }
     return cuda_sync(ctx, "download");
 }
 
@@ -268,9 +316,9 @@ static Status cuda_copy(void *vctx, Tensor *dst, const Tensor *src) {
     TRY(cuda_need("copy", "src", src, src->dtype));
     TRY(cuda_need_like("copy", "dst", dst, src, src->dtype));
     if (tensor_bytes(src) && dst->data != src->data)
-        CU_TRY(cudaMemcpyAsync(dst->data, src->data, tensor_bytes(src),
+        CU_TRY(cudaMemcpyAsync(dst->data, src->data, cuda_stored_bytes(src),
                                cudaMemcpyDeviceToDevice, ctx->stream));
-    dst->layout = 0;
+    dst->layout = src->layout;
     return ST_OK;
 }
 
@@ -286,6 +334,7 @@ static Status cuda_set_precision(void *vctx, int precision, int deterministic) {
     ctx->prec = p;
     snprintf(ctx->prec_note, sizeof ctx->prec_note, "%s", note);
     ctx->deterministic = deterministic != 0;
+    ctx->act16 = ctx->act16_wanted && p != CUDA_PREC_FP32;
     return ST_OK;
 }
 
@@ -308,6 +357,10 @@ static const char *cuda_describe(void *vctx) {
                  "fp32: no %s algorithm)", ctx->lp_fallbacks, ctx->lp_fallbacks == 1 ? "" : "s",
                  cuda_precision_name(ctx->prec));
     len = strlen(ctx->description);
+    if (ctx->act16 && len < sizeof ctx->description)
+        snprintf(ctx->description + len, sizeof ctx->description - len, ", activations in %s "
+                 "channels-last", cuda_precision_name(ctx->prec));
+    len = strlen(ctx->description);
     if (ctx->deterministic && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", deterministic");
     return ctx->description;
@@ -320,10 +373,12 @@ static void cuda_destroy(void *vctx) {
         return;
     if (ctx->stream && cudaStreamSynchronize(ctx->stream) != cudaSuccess)
         cudaGetLastError();
-    void *bufs[] = {ctx->ws, ctx->reduce, ctx->sgd_dev, ctx->aug_dev, ctx->scratch[0],
-                    ctx->scratch[1], ctx->scratch[2], ctx->bn_buf};
+    void *bufs[] = {ctx->ws, ctx->reduce, ctx->sgd_dev, ctx->aug_dev, ctx->bn_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i] && cudaFree(bufs[i]) != cudaSuccess)
+            cudaGetLastError();
+    for (int i = 0; i < CUDA_SCRATCH_SLOTS; i++)
+        if (ctx->scratch[i] && cudaFree(ctx->scratch[i]) != cudaSuccess)
             cudaGetLastError();
     if (ctx->deverr_dev && cudaFree(ctx->deverr_dev) != cudaSuccess)
         cudaGetLastError();
@@ -454,6 +509,9 @@ Status backend_cuda_create(Backend *out) {
                           sizeof(CudaSumResult) + 64;
     PROBE_RT(cudaMalloc(&ctx->reduce, reduce_bytes));
     ctx->prec = CUDA_PREC_FP32;   /* until set_precision: what the parity tests compare */
+    /* Off by default until a GPU run has checked it (docs/GPU.md, "16-bit activations"). */
+    const char *act16 = getenv("SHORTCUT_CUDA_ACT16");
+    ctx->act16_wanted = act16 && strcmp(act16, "1") == 0;
     ctx->requested_precision = CUDA_REQ_FP32;
     out->ops = &CUDA_OPS;
     out->ctx = ctx;

@@ -4,9 +4,11 @@
  *
  * Semantics are PyTorch's: the batch is normalized with the biased variance, the running
  * variance is updated with the unbiased one, and the saved values are the mean and
- * 1/sqrt(var + eps) that backward consumes. Everything is fp32 whatever the precision: the
- * statistics are where low precision hurts most. This file checks arguments and sizes the
- * scratch (partial sums and per-channel coefficients); the kernels do the rest. */
+ * 1/sqrt(var + eps) that backward consumes. The arithmetic is fp32 whatever the precision (the
+ * statistics are where low precision hurts most); with 16-bit activations the values are read
+ * and written in 16 bits, channels-last (kernels_nhwc.cu), and the outputs take x's layout.
+ * This file checks arguments, brings the other inputs to x's layout, and sizes the scratch
+ * (partial sums and per-channel coefficients); the kernels do the rest. */
 #include "cuda_internal.h"
 
 static Status bn_param(const char *op, const char *what, const Tensor *t, int c) {
@@ -55,15 +57,27 @@ static Status train(CudaCtx *ctx, const char *op, int mode, const Tensor *x, con
                            "channel (input is %d x %d x %d x %d); use a batch larger than 1", op,
                            x->n, x->c, x->h, x->w);
     TRY(bn_eps(op, eps));
-    int slices = cuk_bn_slices(x->n, C, ctx->sm_count);
+    const int L = x->layout, rows = x->n * x->h * x->w;
+    const void *rp = NULL;
+    if (r)
+        TRY(cuda_view(ctx, r, L, CUDA_SCRATCH_V0, &rp));
+    int slices = cuda_is16(x) ? cuk_bn_nhwc_slices(rows, C, ctx->sm_count)
+                              : cuk_bn_slices(x->n, C, ctx->sm_count);
     double *part;
     float *coef;
     TRY(bn_scratch(ctx, C, slices, &part, &coef));
-    CU_TRY(cuk_bn_forward_train(x->data, r ? r->data : NULL, y->data, x->n, C, x->h * x->w,
-                                slices, mode, gamma->data, beta->data, running_mean->data,
-                                running_var->data, momentum, eps, save_mean->data,
-                                save_invstd->data, part, coef, ctx->stream));
-    y->layout = 0;
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_bn_forward_train(x->data, rp, y->data, rows, C, slices, mode,
+                                         cuda_half(L), gamma->data, beta->data,
+                                         running_mean->data, running_var->data, momentum, eps,
+                                         save_mean->data, save_invstd->data, part, coef,
+                                         ctx->stream));
+    else
+        CU_TRY(cuk_bn_forward_train(x->data, rp, y->data, x->n, C, x->h * x->w, slices, mode,
+                                    gamma->data, beta->data, running_mean->data,
+                                    running_var->data, momentum, eps, save_mean->data,
+                                    save_invstd->data, part, coef, ctx->stream));
+    y->layout = L;
     return ST_OK;
 }
 
@@ -87,9 +101,17 @@ static Status infer(CudaCtx *ctx, const char *op, int mode, const Tensor *x, con
     TRY(bn_scratch(ctx, C, 0, &part, &coef));
     CU_TRY(cuk_bn_infer_coef(C, gamma->data, beta->data, running_mean->data, running_var->data,
                              eps, coef, ctx->stream));
-    CU_TRY(cuk_bn_apply(x->data, r ? r->data : NULL, y->data, x->n, C, x->h * x->w, mode, coef,
-                        ctx->stream));
-    y->layout = 0;
+    const int L = x->layout;
+    const void *rp = NULL;
+    if (r)
+        TRY(cuda_view(ctx, r, L, CUDA_SCRATCH_V0, &rp));
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_bn_apply(x->data, rp, y->data, x->n * x->h * x->w, C, mode,
+                                 cuda_half(L), coef, ctx->stream));
+    else
+        CU_TRY(cuk_bn_apply(x->data, rp, y->data, x->n, C, x->h * x->w, mode, coef,
+                            ctx->stream));
+    y->layout = L;
     return ST_OK;
 }
 
@@ -117,17 +139,33 @@ static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, 
                            "dy or dy2, not each other)", op);
     TRY(bn_param(op, "dgamma", dgamma, C));
     TRY(bn_param(op, "dbeta", dbeta, C));
-    int slices = cuk_bn_slices(x->n, C, ctx->sm_count);
+    /* Every input in x's layout (converted copies where one arrives otherwise); dx and dr are
+     * written in it. */
+    const int L = x->layout, rows = x->n * x->h * x->w;
+    const void *yp = NULL, *dyp = NULL, *dy2p = NULL;
+    if (y)
+        TRY(cuda_view(ctx, y, L, CUDA_SCRATCH_V0, &yp));
+    TRY(cuda_view(ctx, dy, L, CUDA_SCRATCH_V1, &dyp));
+    if (dy2)
+        TRY(cuda_view(ctx, dy2, L, CUDA_SCRATCH_V2, &dy2p));
+    int slices = cuda_is16(x) ? cuk_bn_nhwc_slices(rows, C, ctx->sm_count)
+                              : cuk_bn_slices(x->n, C, ctx->sm_count);
     double *part;
     float *coef;
     TRY(bn_scratch(ctx, C, slices, &part, &coef));
-    CU_TRY(cuk_bn_backward(x->data, y ? y->data : NULL, dy->data, dy2 ? dy2->data : NULL, x->n,
-                           C, x->h * x->w, slices, mode, gamma->data, save_mean->data,
-                           save_invstd->data, dx->data, dr ? dr->data : NULL, dgamma->data,
-                           dbeta->data, part, coef, ctx->stream));
-    dx->layout = 0;
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_bn_backward(x->data, yp, dyp, dy2p, rows, C, slices, mode, cuda_half(L),
+                                    gamma->data, save_mean->data, save_invstd->data, dx->data,
+                                    dr ? dr->data : NULL, dgamma->data, dbeta->data, part, coef,
+                                    ctx->stream));
+    else
+        CU_TRY(cuk_bn_backward(x->data, yp, dyp, dy2p, x->n, C, x->h * x->w, slices, mode,
+                               gamma->data, save_mean->data, save_invstd->data, dx->data,
+                               dr ? dr->data : NULL, dgamma->data, dbeta->data, part, coef,
+                               ctx->stream));
+    dx->layout = L;
     if (dr)
-        dr->layout = 0;
+        dr->layout = L;
     return ST_OK;
 }
 

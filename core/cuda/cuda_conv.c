@@ -13,9 +13,11 @@
  * accumulation, and convert y, dx, dw back to fp32; the bias is added (and its gradient
  * summed) in fp32. The 16-bit copies are channels-last (NHWC, filters KRSC): each conversion
  * transposes on the way, because with NCHW 16-bit operands a resnet20 step ran no faster than
- * in fp32 on an H100, and channels-last ran 11% faster (docs/BENCHMARKS.md). A convolution cuDNN has no low-precision
- * algorithm for stays in fp32 (describe() counts them). Uses cuDNN's legacy convolution API,
- * which cuDNN 9 still ships (marked deprecated for a later major version). */
+ * in fp32 on an H100, and channels-last ran 11% faster (docs/BENCHMARKS.md). A convolution
+ * cuDNN has no low-precision algorithm for stays in fp32 (describe() counts them). With 16-bit
+ * activations on (cuda_internal.h), an input already stored that way is used as it is, and y
+ * and dx are handed on in 16 bits instead of being converted back. Uses cuDNN's legacy
+ * convolution API, which cuDNN 9 still ships (marked deprecated for a later major version). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -320,38 +322,66 @@ static Status out_args(const char *op, const char *what, const Tensor *y, int n,
     return ST_OK;
 }
 
-/* src (fp32) as the compute precision: src itself for fp32, else a converted channels-last
- * scratch copy. */
+/* The 16-bit layout of compute precision prec. */
+static int lowp_layout(int prec) {
+    return prec == CUDA_PREC_FP16 ? CUDA_LAYOUT_NHWC_F16 : CUDA_LAYOUT_NHWC_BF16;
+}
+
+/* src as the compute precision wants it: fp32 NCHW, or 16-bit channels-last with cpad
+ * channels. A 16-bit activation of the right kind is used as it is; anything else is converted
+ * into scratch slot `slot` (through an fp32 view when it must change kind or gain channels). */
 static Status operand(CudaCtx *ctx, int prec, const Tensor *src, int cpad, int slot,
                       const void **out) {
-    if (prec == CUDA_PREC_FP32) {
+    if (prec == CUDA_PREC_FP32)
+        return cuda_view(ctx, src, CUDA_LAYOUT_NCHW, slot, out);
+    if (src->layout == lowp_layout(prec) && cpad == src->c) {
         *out = src->data;
         return ST_OK;
     }
+    const void *f32 = src->data;
+    if (cuda_is16(src))
+        TRY(cuda_view(ctx, src, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &f32));
     void *buf;
     int hw = src->h * src->w;
     TRY(cuda_scratch(ctx, slot, (size_t)src->n * cpad * hw * 2, &buf));
-    CU_TRY(cuk_to_lowp_nhwc(src->data, buf, src->n, src->c, cpad, hw, prec == CUDA_PREC_FP16,
+    CU_TRY(cuk_to_lowp_nhwc(f32, buf, src->n, src->c, cpad, hw, prec == CUDA_PREC_FP16,
                             ctx->stream));
     *out = buf;
     return ST_OK;
 }
 
-/* Where a result in the compute precision goes: dst itself for fp32, else scratch (with cpad
- * channels). */
-static Status result(CudaCtx *ctx, int prec, Tensor *dst, int cpad, int slot, void **out) {
-    if (prec == CUDA_PREC_FP32) {
+/* Whether a result in 16 bits is handed on as it is (a 16-bit activation) instead of being
+ * converted to fp32: with 16-bit activations on, for an activation (not a weight gradient, no
+ * bias to add in fp32) whose channels need no padding and suit cuDNN's channels-last kernels. */
+static int hand_on(const CudaCtx *ctx, int prec, const Tensor *dst, int cpad, int activation) {
+    return ctx->act16 && prec != CUDA_PREC_FP32 && activation && cpad == dst->c &&
+           dst->c % 8 == 0;
+}
+
+/* Where a result in the compute precision goes: dst itself for fp32 or when handed on, else
+ * scratch (with cpad channels). */
+static Status result(CudaCtx *ctx, int prec, Tensor *dst, int cpad, int activation, int slot,
+                     void **out) {
+    if (prec == CUDA_PREC_FP32 || hand_on(ctx, prec, dst, cpad, activation)) {
         *out = dst->data;
         return ST_OK;
     }
     return cuda_scratch(ctx, slot, (size_t)dst->n * cpad * dst->h * dst->w * 2, out);
 }
 
-static Status finish(CudaCtx *ctx, int prec, const void *res, int cpad, Tensor *dst) {
-    if (prec != CUDA_PREC_FP32)
+/* Set dst's layout for a result written by result(): converted to fp32 from scratch unless it
+ * went to dst directly. */
+static Status finish(CudaCtx *ctx, int prec, const void *res, int cpad, int activation,
+                     Tensor *dst) {
+    if (prec == CUDA_PREC_FP32) {
+        dst->layout = CUDA_LAYOUT_NCHW;
+    } else if (hand_on(ctx, prec, dst, cpad, activation)) {
+        dst->layout = lowp_layout(prec);
+    } else {
         CU_TRY(cuk_from_lowp_nhwc(res, dst->data, dst->n, dst->c, cpad, dst->h * dst->w,
                                   prec == CUDA_PREC_FP16, ctx->stream));
-    dst->layout = 0;
+        dst->layout = CUDA_LAYOUT_NCHW;
+    }
     return ST_OK;
 }
 
@@ -360,8 +390,9 @@ static Status finish(CudaCtx *ctx, int prec, const void *res, int cpad, Tensor *
  * inputs are NULL). When cuDNN offers no low-precision algorithm for a shape (an input with 3
  * channels can be one), this ConvDesc computes in fp32 from then on and describe() counts it. */
 static Status prepare(CudaCtx *ctx, ConvDesc *d, int kind, const Tensor *shape, const Tensor *x,
-                      const Tensor *w, const Tensor *dy, Tensor *out, CudaConvPlan **plan,
-                      const void **xp, const void **wp, const void **dyp, void **outp) {
+                      const Tensor *w, const Tensor *dy, Tensor *out, int activation,
+                      CudaConvPlan **plan, const void **xp, const void **wp, const void **dyp,
+                      void **outp) {
     const int out_slot = kind == CUDA_CONV_FWD ? CUDA_SCRATCH_Y
                          : kind == CUDA_CONV_BWD_DATA ? CUDA_SCRATCH_X : CUDA_SCRATCH_W;
     for (;;) {
@@ -375,7 +406,8 @@ static Status prepare(CudaCtx *ctx, ConvDesc *d, int kind, const Tensor *shape, 
             TRY(operand(ctx, pl->prec, w, pl->cp, CUDA_SCRATCH_W, wp));
         if (dy)
             TRY(operand(ctx, pl->prec, dy, dy->c, CUDA_SCRATCH_Y, dyp));
-        TRY(result(ctx, pl->prec, out, kind == CUDA_CONV_FWD ? out->c : pl->cp, out_slot, outp));
+        TRY(result(ctx, pl->prec, out, kind == CUDA_CONV_FWD ? out->c : pl->cp, activation,
+                   out_slot, outp));
         Status st = choose(ctx, pl, kind, *xp, *wp, *dyp, *outp);
         if (st == ST_OK) {
             *plan = pl;
@@ -408,13 +440,14 @@ Status cuda_conv2d_forward(void *vctx, ConvDesc *d, const Tensor *x, const Tenso
     CudaConvPlan *pl = NULL;
     const void *xp, *wp, *unused;
     void *yp;
-    TRY(prepare(ctx, d, CUDA_CONV_FWD, x, x, w, NULL, y, &pl, &xp, &wp, &unused, &yp));
+    TRY(prepare(ctx, d, CUDA_CONV_FWD, x, x, w, NULL, y, b == NULL, &pl, &xp, &wp, &unused,
+                &yp));
     const CudaAlgoChoice *c = &pl->choice[CUDA_CONV_FWD];
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, (cudnnMathType_t)c->math));
     DNN_TRY(cudnnConvolutionForward(ctx->dnn, &ONE, pl->xd, xp, pl->wd, wp, pl->cd,
                                     (cudnnConvolutionFwdAlgo_t)c->algo, ctx->ws, c->memory, &ZERO,
                                     pl->yd, yp));
-    TRY(finish(ctx, pl->prec, yp, y->c, y));
+    TRY(finish(ctx, pl->prec, yp, y->c, b == NULL, y));
     if (b)
         DNN_TRY(cudnnAddTensor(ctx->dnn, &ONE, pl->bd, b->data, &ONE, pl->y32, y->data));
     return ST_OK;
@@ -434,13 +467,14 @@ Status cuda_conv2d_backward_data(void *vctx, ConvDesc *d, const Tensor *dy, cons
     CudaConvPlan *pl = NULL;
     const void *dyp, *wp, *unused;
     void *dxp;
-    TRY(prepare(ctx, d, CUDA_CONV_BWD_DATA, dx, NULL, w, dy, dx, &pl, &unused, &wp, &dyp, &dxp));
+    TRY(prepare(ctx, d, CUDA_CONV_BWD_DATA, dx, NULL, w, dy, dx, 1, &pl, &unused, &wp, &dyp,
+                &dxp));
     const CudaAlgoChoice *c = &pl->choice[CUDA_CONV_BWD_DATA];
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, (cudnnMathType_t)c->math));
     DNN_TRY(cudnnConvolutionBackwardData(ctx->dnn, &ONE, pl->wd, wp, pl->yd, dyp, pl->cd,
                                          (cudnnConvolutionBwdDataAlgo_t)c->algo, ctx->ws,
                                          c->memory, &ZERO, pl->xd, dxp));
-    return finish(ctx, pl->prec, dxp, pl->cp, dx);
+    return finish(ctx, pl->prec, dxp, pl->cp, 1, dx);
 }
 
 Status cuda_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, const Tensor *dy,
@@ -465,15 +499,19 @@ Status cuda_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, con
     CudaConvPlan *pl = NULL;
     const void *xp, *dyp, *unused;
     void *dwp;
-    TRY(prepare(ctx, d, CUDA_CONV_BWD_FILTER, x, x, NULL, dy, dw, &pl, &xp, &unused, &dyp, &dwp));
+    TRY(prepare(ctx, d, CUDA_CONV_BWD_FILTER, x, x, NULL, dy, dw, 0, &pl, &xp, &unused, &dyp,
+                &dwp));
     const CudaAlgoChoice *c = &pl->choice[CUDA_CONV_BWD_FILTER];
     DNN_TRY(cudnnSetConvolutionMathType(pl->cd, (cudnnMathType_t)c->math));
     DNN_TRY(cudnnConvolutionBackwardFilter(ctx->dnn, &ONE, pl->xd, xp, pl->yd, dyp, pl->cd,
                                            (cudnnConvolutionBwdFilterAlgo_t)c->algo, ctx->ws,
                                            c->memory, &ZERO, pl->wd, dwp));
-    TRY(finish(ctx, pl->prec, dwp, pl->cp, dw));
-    if (db)
-        DNN_TRY(cudnnConvolutionBackwardBias(ctx->dnn, &ONE, pl->y32, dy->data, &ZERO, pl->bd,
+    TRY(finish(ctx, pl->prec, dwp, pl->cp, 0, dw));
+    if (db) {
+        const void *dy32;
+        TRY(cuda_view(ctx, dy, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V1, &dy32));
+        DNN_TRY(cudnnConvolutionBackwardBias(ctx->dnn, &ONE, pl->y32, dy32, &ZERO, pl->bd,
                                              db->data));
+    }
     return ST_OK;
 }

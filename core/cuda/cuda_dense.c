@@ -46,10 +46,12 @@ Status cuda_linear_forward(void *vctx, const Tensor *x, const Tensor *w, const T
     if (N == 0 || M == 0)
         return ST_OK;
     const float one = 1.0f, zero = 0.0f;
+    const void *xp;   /* a 16-bit activation is read as fp32 */
+    TRY(cuda_view(ctx, x, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &xp));
     if (b)
         CU_TRY(cuk_bias_rows(y->data, b->data, N, M, ctx->stream));
-    BLAS_TRY(cublasSgemm(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, N, K, &one, w->data, K, x->data,
-                         K, b ? &one : &zero, y->data, M));
+    BLAS_TRY(cublasSgemm(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, M, N, K, &one, w->data, K, xp, K,
+                         b ? &one : &zero, y->data, M));
     return ST_OK;
 }
 
@@ -71,9 +73,12 @@ Status cuda_linear_backward(void *vctx, const Tensor *x, const Tensor *w, const 
                              dy->data, M, &zero, dx->data, K));
         dx->layout = 0;
     }
-    if (M > 0 && K > 0)
-        BLAS_TRY(cublasSgemm(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_T, K, M, N, &one, x->data, K,
-                             dy->data, M, &zero, dw->data, K));
+    if (M > 0 && K > 0) {
+        const void *xp;
+        TRY(cuda_view(ctx, x, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &xp));
+        BLAS_TRY(cublasSgemm(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_T, K, M, N, &one, xp, K, dy->data,
+                             M, &zero, dw->data, K));
+    }
     if (db)
         CU_TRY(cuk_col_sums(dy->data, db->data, N, M, ctx->stream));
     return ST_OK;
@@ -105,5 +110,8 @@ Status cuda_softmax_xent(void *vctx, const Tensor *logits, const Tensor *labels,
     CU_TRY(cuk_softmax_xent(logits->data, labels->data, N, K, smoothing, loss->data, pred->data,
                             prob->data, dlogits ? dlogits->data : NULL, ctx->deverr_dev,
                             ctx->stream));
+    loss->layout = pred->layout = prob->layout = CUDA_LAYOUT_NCHW;
+    if (dlogits)
+        dlogits->layout = CUDA_LAYOUT_NCHW;
     return ST_OK;
 }

@@ -2,7 +2,9 @@
  * dropout, pooling, the option-A shortcut, the fused SGD update and the sum of squares.
  *
  * Each op checks its arguments on the host (cheaply: dtype, allocation, element counts), then
- * enqueues the kernel from kernels_*.cu on the backend's stream. The SGD table (one row per
+ * enqueues the kernel from kernels_*.cu on the backend's stream: the 16-bit channels-last one
+ * (kernels_nhwc.cu) when the main input is stored so, its output then in that layout too, and
+ * a second input brought to the main one's layout (cuda_view). The SGD table (one row per
  * parameter tensor) is uploaded only when it differs from the last one, which in training is
  * once: the pointers stay put from step to step. */
 #include <math.h>
@@ -16,8 +18,12 @@ Status cuda_relu_forward(void *vctx, const Tensor *x, Tensor *y) {
     CudaCtx *ctx = vctx;
     TRY(cuda_need("relu_forward", "x", x, DT_F32));
     TRY(cuda_need_like("relu_forward", "y", y, x, DT_F32));
-    CU_TRY(cuk_relu_forward(x->data, y->data, tensor_numel(x), ctx->stream));
-    y->layout = 0;
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_relu_forward(x->data, y->data, tensor_numel(x), cuda_half(x->layout),
+                                     ctx->stream));
+    else
+        CU_TRY(cuk_relu_forward(x->data, y->data, tensor_numel(x), ctx->stream));
+    y->layout = x->layout;
     return ST_OK;
 }
 
@@ -26,8 +32,14 @@ Status cuda_relu_backward(void *vctx, const Tensor *y, const Tensor *dy, Tensor 
     TRY(cuda_need("relu_backward", "y", y, DT_F32));
     TRY(cuda_need_like("relu_backward", "dy", dy, y, DT_F32));
     TRY(cuda_need_like("relu_backward", "dx", dx, y, DT_F32));
-    CU_TRY(cuk_relu_backward(y->data, dy->data, dx->data, tensor_numel(y), ctx->stream));
-    dx->layout = 0;
+    const void *dyp;
+    TRY(cuda_view(ctx, dy, y->layout, CUDA_SCRATCH_V0, &dyp));
+    if (cuda_is16(y))
+        CU_TRY(cuk_nhwc_relu_backward(y->data, dyp, dx->data, tensor_numel(y),
+                                      cuda_half(y->layout), ctx->stream));
+    else
+        CU_TRY(cuk_relu_backward(y->data, dyp, dx->data, tensor_numel(y), ctx->stream));
+    dx->layout = y->layout;
     return ST_OK;
 }
 
@@ -36,8 +48,14 @@ Status cuda_add(void *vctx, const Tensor *a, const Tensor *b, Tensor *y) {
     TRY(cuda_need("add", "a", a, DT_F32));
     TRY(cuda_need_like("add", "b", b, a, DT_F32));
     TRY(cuda_need_like("add", "y", y, a, DT_F32));
-    CU_TRY(cuk_add(a->data, b->data, y->data, tensor_numel(a), ctx->stream));
-    y->layout = 0;
+    const void *bp;
+    TRY(cuda_view(ctx, b, a->layout, CUDA_SCRATCH_V0, &bp));
+    if (cuda_is16(a))
+        CU_TRY(cuk_nhwc_add(a->data, bp, y->data, tensor_numel(a), cuda_half(a->layout),
+                            ctx->stream));
+    else
+        CU_TRY(cuk_add(a->data, bp, y->data, tensor_numel(a), ctx->stream));
+    y->layout = a->layout;
     return ST_OK;
 }
 
@@ -45,7 +63,13 @@ Status cuda_accumulate(void *vctx, Tensor *y, const Tensor *x) {
     CudaCtx *ctx = vctx;
     TRY(cuda_need("accumulate", "x", x, DT_F32));
     TRY(cuda_need_like("accumulate", "y", y, x, DT_F32));
-    CU_TRY(cuk_accumulate(y->data, x->data, tensor_numel(x), ctx->stream));
+    const void *xp;
+    TRY(cuda_view(ctx, x, y->layout, CUDA_SCRATCH_V0, &xp));
+    if (cuda_is16(y))
+        CU_TRY(cuk_nhwc_add(y->data, xp, y->data, tensor_numel(x), cuda_half(y->layout),
+                            ctx->stream));
+    else
+        CU_TRY(cuk_accumulate(y->data, xp, tensor_numel(x), ctx->stream));
     return ST_OK;
 }
 
@@ -63,10 +87,16 @@ Status cuda_dropout_forward(void *vctx, float p, int per_channel, uint64_t seed,
     TRY(cuda_need(op, "x", x, DT_F32));
     TRY(cuda_need_like(op, "y", y, x, DT_F32));
     TRY(cuda_need_like(op, "mask", mask, x, DT_U8));
-    CU_TRY(cuk_dropout_forward(x->data, y->data, mask->data, tensor_numel(x),
-                               (size_t)x->h * (size_t)x->w, per_channel != 0, p, dropout_scale(p),
-                               seed, ctx->stream));
-    y->layout = 0;
+    /* the mask is in NCHW order whatever x's layout */
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_dropout_forward(x->data, y->data, mask->data, x->n, x->c, x->h, x->w,
+                                        per_channel != 0, p, dropout_scale(p), seed,
+                                        cuda_half(x->layout), ctx->stream));
+    else
+        CU_TRY(cuk_dropout_forward(x->data, y->data, mask->data, tensor_numel(x),
+                                   (size_t)x->h * (size_t)x->w, per_channel != 0, p,
+                                   dropout_scale(p), seed, ctx->stream));
+    y->layout = x->layout;
     mask->layout = 0;
     return ST_OK;
 }
@@ -80,9 +110,14 @@ Status cuda_dropout_backward(void *vctx, float p, const Tensor *mask, const Tens
     TRY(cuda_need(op, "dy", dy, DT_F32));
     TRY(cuda_need_like(op, "mask", mask, dy, DT_U8));
     TRY(cuda_need_like(op, "dx", dx, dy, DT_F32));
-    CU_TRY(cuk_dropout_backward(mask->data, dy->data, dx->data, tensor_numel(dy),
-                                dropout_scale(p), ctx->stream));
-    dx->layout = 0;
+    if (cuda_is16(dy))
+        CU_TRY(cuk_nhwc_dropout_backward(mask->data, dy->data, dx->data, dy->n, dy->c, dy->h,
+                                         dy->w, dropout_scale(p), cuda_half(dy->layout),
+                                         ctx->stream));
+    else
+        CU_TRY(cuk_dropout_backward(mask->data, dy->data, dx->data, tensor_numel(dy),
+                                    dropout_scale(p), ctx->stream));
+    dx->layout = dy->layout;
     return ST_OK;
 }
 
@@ -132,10 +167,17 @@ Status cuda_pool2d_forward(void *vctx, PoolDesc *d, const Tensor *x, Tensor *y, 
             return status_fail(ST_ERR_ARG, "cuda %s: a %dx%d window does not fit a u8 idx; use "
                                "i32", op, d->k, d->k);
     }
-    CU_TRY(cuk_pool_forward(x->data, y->data, use_idx ? idx->data : NULL,
-                            use_idx && idx->dtype == DT_U8, (long)x->n * x->c, x->h, x->w, ho, wo,
-                            d->k, d->stride, d->pad, d->kind == POOL_MAX, ctx->stream));
-    y->layout = 0;
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_pool_forward(x->data, y->data, use_idx ? idx->data : NULL,
+                                     use_idx && idx->dtype == DT_U8, x->n, x->c, x->h, x->w, ho,
+                                     wo, d->k, d->stride, d->pad, d->kind == POOL_MAX,
+                                     cuda_half(x->layout), ctx->stream));
+    else
+        CU_TRY(cuk_pool_forward(x->data, y->data, use_idx ? idx->data : NULL,
+                                use_idx && idx->dtype == DT_U8, (long)x->n * x->c, x->h, x->w,
+                                ho, wo, d->k, d->stride, d->pad, d->kind == POOL_MAX,
+                                ctx->stream));
+    y->layout = x->layout;
     if (use_idx)
         idx->layout = 0;
     return ST_OK;
@@ -152,9 +194,16 @@ Status cuda_pool2d_backward(void *vctx, PoolDesc *d, const Tensor *x, const Tens
         TRY(pooled(op, "y", y, x, ho, wo, DT_F32));
     TRY(pooled(op, "dy", dy, x, ho, wo, DT_F32));
     TRY(cuda_need_like(op, "dx", dx, x, DT_F32));
-    CU_TRY(cuk_pool_backward(x->data, dy->data, dx->data, (long)x->n * x->c, x->h, x->w, ho, wo,
-                             d->k, d->stride, d->pad, d->kind == POOL_MAX, ctx->stream));
-    dx->layout = 0;
+    const void *dyp;
+    TRY(cuda_view(ctx, dy, x->layout, CUDA_SCRATCH_V0, &dyp));
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_pool_backward(x->data, dyp, dx->data, x->n, x->c, x->h, x->w, ho, wo,
+                                      d->k, d->stride, d->pad, d->kind == POOL_MAX,
+                                      cuda_half(x->layout), ctx->stream));
+    else
+        CU_TRY(cuk_pool_backward(x->data, dyp, dx->data, (long)x->n * x->c, x->h, x->w, ho, wo,
+                                 d->k, d->stride, d->pad, d->kind == POOL_MAX, ctx->stream));
+    dx->layout = x->layout;
     return ST_OK;
 }
 
@@ -177,18 +226,28 @@ static Status pad_args(const char *op, int stride, const Tensor *x, const Tensor
 Status cuda_pad_channels_forward(void *vctx, int stride, const Tensor *x, Tensor *y) {
     CudaCtx *ctx = vctx;
     TRY(pad_args("pad_channels_forward", stride, x, y));
-    CU_TRY(cuk_pad_channels_forward(x->data, y->data, x->n, x->c, x->h, x->w, y->c, y->h, y->w,
-                                    stride, ctx->stream));
-    y->layout = 0;
+    if (cuda_is16(x))
+        CU_TRY(cuk_nhwc_pad_channels_forward(x->data, y->data, x->n, x->c, x->h, x->w, y->c,
+                                             y->h, y->w, stride, cuda_half(x->layout),
+                                             ctx->stream));
+    else
+        CU_TRY(cuk_pad_channels_forward(x->data, y->data, x->n, x->c, x->h, x->w, y->c, y->h,
+                                        y->w, stride, ctx->stream));
+    y->layout = x->layout;
     return ST_OK;
 }
 
 Status cuda_pad_channels_backward(void *vctx, int stride, const Tensor *dy, Tensor *dx) {
     CudaCtx *ctx = vctx;
     TRY(pad_args("pad_channels_backward", stride, dx, dy));
-    CU_TRY(cuk_pad_channels_backward(dy->data, dx->data, dx->n, dx->c, dx->h, dx->w, dy->c, dy->h,
-                                     dy->w, stride, ctx->stream));
-    dx->layout = 0;
+    if (cuda_is16(dy))
+        CU_TRY(cuk_nhwc_pad_channels_backward(dy->data, dx->data, dx->n, dx->c, dx->h, dx->w,
+                                              dy->c, dy->h, dy->w, stride, cuda_half(dy->layout),
+                                              ctx->stream));
+    else
+        CU_TRY(cuk_pad_channels_backward(dy->data, dx->data, dx->n, dx->c, dx->h, dx->w, dy->c,
+                                         dy->h, dy->w, stride, ctx->stream));
+    dx->layout = dy->layout;
     return ST_OK;
 }
 
@@ -264,7 +323,10 @@ Status cuda_sgd_update(void *vctx, int count, Tensor *const *params, Tensor *con
 Status cuda_scale(void *vctx, Tensor *t, float s) {
     CudaCtx *ctx = vctx;
     TRY(cuda_need("scale", "t", t, DT_F32));
-    CU_TRY(cuk_scale(t->data, tensor_numel(t), s, ctx->stream));
+    if (cuda_is16(t))
+        CU_TRY(cuk_nhwc_scale(t->data, tensor_numel(t), s, cuda_half(t->layout), ctx->stream));
+    else
+        CU_TRY(cuk_scale(t->data, tensor_numel(t), s, ctx->stream));
     return ST_OK;
 }
 
@@ -280,7 +342,9 @@ Status cuda_all_finite(void *vctx, int count, Tensor *const *ts, int *finite) {
         char what[32];
         snprintf(what, sizeof what, "ts[%d]", t);
         TRY(cuda_need("all_finite", what, ts[t], DT_F32));
-        CU_TRY(cuk_flag_nonfinite(ts[t]->data, tensor_numel(ts[t]), flag, ctx->stream));
+        const void *v;
+        TRY(cuda_view(ctx, ts[t], CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &v));
+        CU_TRY(cuk_flag_nonfinite(v, tensor_numel(ts[t]), flag, ctx->stream));
     }
     int host = 0;
     CU_TRY(cudaMemcpyAsync(&host, flag, sizeof host, cudaMemcpyDeviceToHost, ctx->stream));
@@ -302,7 +366,9 @@ Status cuda_sum_squares(void *vctx, const Tensor *t, double *out, int *nonfinite
     int *flags = (int *)(base + CUDA_REDUCE_BLOCKS * sizeof(double));
     CudaSumResult *res = (CudaSumResult *)(base + CUDA_REDUCE_BLOCKS * (sizeof(double) +
                                                                          sizeof(int)));
-    CU_TRY(cuk_sum_squares(t->data, tensor_numel(t), sums, flags, res, ctx->stream));
+    const void *v;
+    TRY(cuda_view(ctx, t, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &v));
+    CU_TRY(cuk_sum_squares(v, tensor_numel(t), sums, flags, res, ctx->stream));
     CudaSumResult host;
     CU_TRY(cudaMemcpyAsync(&host, res, sizeof host, cudaMemcpyDeviceToHost, ctx->stream));
     TRY(cuda_sync(ctx, "sum_squares"));

@@ -3,11 +3,20 @@
  * Not a public header: only the backend's own files include it, and they are the only files
  * of the project that see CUDA, cuDNN or cuBLAS declarations.
  *
- * Memory and layout: every tensor is dense NCHW in device memory (Tensor.layout 0), f32, i32 or
- * u8, exactly the bytes upload() received. Low precision (bf16/fp16) exists only inside a
- * convolution: operands are converted into channels-last scratch buffers, cuDNN computes with
- * fp32 accumulation, and the result is converted back, so master weights, batchnorm, the loss
- * and the optimizer stay fp32.
+ * Memory and layout: a tensor is dense NCHW in device memory (Tensor.layout CUDA_LAYOUT_NCHW),
+ * f32, i32 or u8, exactly the bytes upload() received — or, for an f32 activation when 16-bit
+ * activations are on, channels-last in bf16 or fp16 (CUDA_LAYOUT_NHWC_BF16/F16: N*H*W rows of C
+ * 16-bit values in the first half of the f32 allocation). Low precision otherwise exists only
+ * inside a convolution: operands are converted into channels-last scratch buffers, cuDNN
+ * computes with fp32 accumulation, and the result is converted back. Master weights, their
+ * gradients, the batchnorm statistics, the loss and the optimizer stay fp32 either way.
+ *
+ * 16-bit activations (ctx->act16): a convolution computing in bf16/fp16 hands its output on
+ * as cuDNN wrote it (channels-last, 16 bits), and every op writes its output in the layout of
+ * its main input, converting a second input that arrives in another layout (cuda_view). So
+ * between two convolutions nothing is converted: batchnorm, relu, add, dropout, pooling and
+ * the option-A shortcut read and write 16 bits (kernels_nhwc.cu). The linear head reads an
+ * fp32 view; download() always returns dense NCHW fp32.
  *
  * Ordering: all work goes to one non-blocking stream, so ops run in call order and share one
  * cuDNN workspace and the scratch buffers without races. Errors inside kernels surface at the
@@ -25,8 +34,16 @@
 #include "cuda_kernels.h"
 #include "cuda_logic.h"
 
-/* Scratch slots an op may hold at the same time (low-precision copies of conv operands). */
-enum { CUDA_SCRATCH_X = 0, CUDA_SCRATCH_W, CUDA_SCRATCH_Y, CUDA_SCRATCH_SLOTS };
+/* Scratch slots an op may hold at the same time: low-precision copies of conv operands, and
+ * inputs converted to another layout (cuda_view; an op needs at most four). */
+enum {
+    CUDA_SCRATCH_X = 0, CUDA_SCRATCH_W, CUDA_SCRATCH_Y,
+    CUDA_SCRATCH_V0, CUDA_SCRATCH_V1, CUDA_SCRATCH_V2, CUDA_SCRATCH_V3,
+    CUDA_SCRATCH_SLOTS
+};
+
+/* Tensor.layout values of this backend (see "Memory and layout" above). */
+enum { CUDA_LAYOUT_NCHW = 0, CUDA_LAYOUT_NHWC_BF16 = 1, CUDA_LAYOUT_NHWC_F16 = 2 };
 
 /* Largest workspace offered to cuDNN's algorithm search, whatever the free memory. */
 #define CUDA_WORKSPACE_CAP ((size_t)2 << 30)
@@ -49,6 +66,8 @@ typedef struct CudaCtx {
     char prec_note[160];       /* why prec differs from the request ("" when it does not) */
     int deterministic;
     int lp_fallbacks;          /* convolutions in fp32 for want of a bf16/fp16 algorithm */
+    int act16_wanted;          /* SHORTCUT_CUDA_ACT16=1: hand activations on in 16 bits */
+    int act16;                 /* ... and the precision is bf16/fp16, so they are */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */
@@ -100,6 +119,18 @@ Status cuda_grow(void **buf, size_t *cap, size_t bytes, const char *what);
 Status cuda_sync(CudaCtx *ctx, const char *where);
 /* cudaMemGetInfo, 0/0 when it fails (only used to word messages and budgets). */
 void cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
+/* The layout 16-bit activations use now (CUDA_LAYOUT_NHWC_*), or CUDA_LAYOUT_NCHW when they
+ * are off. */
+int cuda_act16_layout(const CudaCtx *ctx);
+static inline int cuda_is16(const Tensor *t) { return t->layout != CUDA_LAYOUT_NCHW; }
+/* half argument of the kernels for a 16-bit layout: 0 bf16, 1 fp16 */
+static inline int cuda_half(int layout) { return layout == CUDA_LAYOUT_NHWC_F16; }
+/* Bytes t's elements take in its layout. */
+size_t cuda_stored_bytes(const Tensor *t);
+/* t's f32 elements in `layout`: t's own memory when it is stored so, else a copy converted
+ * into scratch slot `slot` (valid until the slot's next use). */
+Status cuda_view(CudaCtx *ctx, const Tensor *t, int layout, int slot, const void **out);
+
 /* Check that t is allocated with dtype dt and at least its shape's bytes. */
 Status cuda_need(const char *op, const char *what, const Tensor *t, DType dt);
 /* Check that t has the same element count as like, and dtype dt. */

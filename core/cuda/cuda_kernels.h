@@ -2,7 +2,7 @@
  *
  * Each launcher enqueues its kernel(s) on stream `s` and returns cudaGetLastError() (launch
  * errors only; faults inside a kernel surface at the next synchronization). Pointers are device
- * pointers, tensors dense NCHW. Every formula here mirrors core/cpu/reference.c, the oracle the
+ * pointers, tensors dense NCHW fp32 unless said otherwise (kernels_nhwc.cu). Every formula here mirrors core/cpu/reference.c, the oracle the
  * parity tests compare against; where the reference rounds float by float (SGD, dropout), the
  * kernels use round-to-nearest intrinsics that nvcc cannot fuse into FMAs, so the results are
  * bit-identical, not just close. */
@@ -81,6 +81,60 @@ cudaError_t cuk_bn_backward(const float *x, const float *y, const float *dy, con
                             const float *save_mean, const float *save_invstd, float *dx,
                             float *dr, float *dgamma, float *dbeta, double *part, float *coef,
                             cudaStream_t s);
+
+/* The two finishing kernels (one thread per channel), shared by both layouts: statistics from
+ * the sums of x - pivot[c * pivot_stride] over m values, and the backward's coefficients. */
+cudaError_t cuk_bn_stats_finish(const double *part, int C, int P, long long m,
+                                const float *pivot, size_t pivot_stride, const float *gamma,
+                                const float *beta, float *run_mean, float *run_var,
+                                float momentum, float eps, float *save_mean, float *save_invstd,
+                                float *coef, cudaStream_t s);
+cudaError_t cuk_bn_grad_finish(const double *part, int C, int P, long long m, const float *gamma,
+                               const float *save_invstd, float *dgamma, float *dbeta,
+                               float *coef, cudaStream_t s);
+
+/* ---- kernels_nhwc.cu ---- the same ops on activations stored channels-last in 16 bits:
+ * (n, h, w, C) as uint16_t, bf16 (half = 0) or IEEE half (half = 1); rows = n * h * w. Masks
+ * (dropout) and max-pool indices stay in NCHW order, as the fp32 kernels write them. Batchnorm
+ * takes P = cuk_bn_nhwc_slices() slices, `part` 2 * C * P doubles and `coef` 3 * C floats. */
+int cuk_bn_nhwc_slices(int rows, int C, int sm_count);
+cudaError_t cuk_nhwc_bn_forward_train(const void *x, const void *r, void *y, int rows, int C,
+                                      int P, int mode, int half, const float *gamma,
+                                      const float *beta, float *run_mean, float *run_var,
+                                      float momentum, float eps, float *save_mean,
+                                      float *save_invstd, double *part, float *coef,
+                                      cudaStream_t s);
+cudaError_t cuk_nhwc_bn_apply(const void *x, const void *r, void *y, int rows, int C, int mode,
+                              int half, const float *coef, cudaStream_t s);
+cudaError_t cuk_nhwc_bn_backward(const void *x, const void *y, const void *dy, const void *dy2,
+                                 int rows, int C, int P, int mode, int half, const float *gamma,
+                                 const float *save_mean, const float *save_invstd, void *dx,
+                                 void *dr, float *dgamma, float *dbeta, double *part,
+                                 float *coef, cudaStream_t s);
+cudaError_t cuk_nhwc_relu_forward(const void *x, void *y, size_t n, int half, cudaStream_t s);
+cudaError_t cuk_nhwc_relu_backward(const void *y, const void *dy, void *dx, size_t n, int half,
+                                   cudaStream_t s);
+/* y = a + b (y may be a: accumulate) */
+cudaError_t cuk_nhwc_add(const void *a, const void *b, void *y, size_t n, int half,
+                         cudaStream_t s);
+cudaError_t cuk_nhwc_scale(void *p, size_t n, float v, int half, cudaStream_t s);
+cudaError_t cuk_nhwc_dropout_forward(const void *x, void *y, uint8_t *mask, int n, int C, int h,
+                                     int w, int per_channel, float p, float scale, uint64_t seed,
+                                     int half, cudaStream_t s);
+cudaError_t cuk_nhwc_dropout_backward(const uint8_t *mask, const void *dy, void *dx, int n, int C,
+                                      int h, int w, float scale, int half, cudaStream_t s);
+cudaError_t cuk_nhwc_pad_channels_forward(const void *x, void *y, int n, int cx, int h, int w,
+                                          int cy, int ho, int wo, int stride, int half,
+                                          cudaStream_t s);
+cudaError_t cuk_nhwc_pad_channels_backward(const void *dy, void *dx, int n, int cx, int h, int w,
+                                           int cy, int ho, int wo, int stride, int half,
+                                           cudaStream_t s);
+cudaError_t cuk_nhwc_pool_forward(const void *x, void *y, void *idx, int idx_u8, int n, int C,
+                                  int h, int w, int ho, int wo, int k, int stride, int pad,
+                                  int is_max, int half, cudaStream_t s);
+cudaError_t cuk_nhwc_pool_backward(const void *x, const void *dy, void *dx, int n, int C, int h,
+                                   int w, int ho, int wo, int k, int stride, int pad, int is_max,
+                                   int half, cudaStream_t s);
 
 /* ---- kernels_pool.cu ---- planes = N * C; idx (may be NULL, max only) receives the argmax as
  * ih * w + iw (i32) or as the window offset p * k + q (u8). Backward recomputes the argmax

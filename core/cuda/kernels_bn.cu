@@ -18,6 +18,7 @@
  * dy2: every thread reads all inputs of an element before it writes the element, so no pointer
  * here is __restrict__. */
 #include "cuda_kernels.h"
+#include "kernels_nhwc.cuh"
 
 namespace {
 
@@ -78,15 +79,6 @@ struct Sums2 {
         }
     }
 };
-
-/* The two sums of channel c over all P slices, in slice order. */
-__device__ void sum_slices(const double *part, int c, int P, double &s, double &q) {
-    s = q = 0.0;
-    for (int p = 0; p < P; p++) {
-        s += part[2 * ((size_t)c * P + p)];
-        q += part[2 * ((size_t)c * P + p) + 1];
-    }
-}
 
 template <int V>
 __device__ __forceinline__ void load_v(const float *p, float (&v)[V]) {
@@ -163,31 +155,16 @@ __global__ void __launch_bounds__(kBnThreads) stats_k(const float *x, int n, int
     sums.store(part, c, p, P);
 }
 
-/* Per channel: mean, invstd, running statistics (unbiased variance), and the scale and shift
- * of the normalization, coef[c] and coef[C + c]. */
-__global__ void stats_finish_k(const double *part, int C, int P, long long m, const float *x,
-                               int hw, const float *gamma, const float *beta, float *run_mean,
-                               float *run_var, float momentum, float eps, float *save_mean,
-                               float *save_invstd, float *coef) {
+/* Per channel: mean, invstd, running statistics and the normalization's scale and shift
+ * (nhwc::stats_finish_channel); the forward sums were of x - pivot[c * pivot_stride]. */
+__global__ void stats_finish_k(const double *part, int C, int P, long long m, const float *pivot,
+                               size_t pivot_stride, const float *gamma, const float *beta,
+                               float *run_mean, float *run_var, float momentum, float eps,
+                               float *save_mean, float *save_invstd, float *coef) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C)
-        return;
-    double s, q;
-    sum_slices(part, c, P, s, q);
-    const double d = s / (double)m;
-    double var = q / (double)m - d * d;
-    if (var < 0.0)
-        var = 0.0;
-    const double mean = (double)x[(size_t)c * hw] + d;
-    const float invstd = (float)(1.0 / sqrt(var + (double)eps));
-    save_mean[c] = (float)mean;
-    save_invstd[c] = invstd;
-    run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mean);
-    run_var[c] = (float)((1.0 - momentum) * run_var[c] +
-                         momentum * var * (double)m / (double)(m - 1));
-    const float scale = gamma[c] * invstd;
-    coef[c] = scale;
-    coef[C + c] = beta[c] - (float)mean * scale;
+    if (c < C)
+        nhwc::stats_finish_channel(c, part, C, P, m, pivot, pivot_stride, gamma, beta, run_mean,
+                                   run_var, momentum, eps, save_mean, save_invstd, coef);
 }
 
 /* Inference: the scale and shift from the running statistics. */
@@ -255,20 +232,12 @@ __global__ void __launch_bounds__(kBnThreads) grad_sums_k(const float *x, const 
     sums.store(part, c, p, P);
 }
 
-/* dgamma, dbeta, and dx = k1 * (g - k2 - (x - mean) * k3) in coef[c], coef[C+c], coef[2C+c] */
+/* dgamma, dbeta and the backward's coefficients per channel (nhwc::grad_finish_channel) */
 __global__ void grad_finish_k(const double *part, int C, int P, long long m, const float *gamma,
                               const float *invstd, float *dgamma, float *dbeta, float *coef) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C)
-        return;
-    double s, q;
-    sum_slices(part, c, P, s, q);
-    const double is = invstd[c];
-    dbeta[c] = (float)s;
-    dgamma[c] = (float)(q * is);
-    coef[c] = (float)(gamma[c] * is);
-    coef[C + c] = (float)(s / (double)m);
-    coef[2 * C + c] = (float)(is * is * q / (double)m);
+    if (c < C)
+        nhwc::grad_finish_channel(c, part, C, P, m, gamma, invstd, dgamma, dbeta, coef);
 }
 
 template <int MODE, int V>
@@ -306,6 +275,25 @@ dim3 sums_grid(int C, int P) { return dim3((unsigned)C, (unsigned)P); }
 
 extern "C" {
 
+cudaError_t cuk_bn_stats_finish(const double *part, int C, int P, long long m,
+                                const float *pivot, size_t pivot_stride, const float *gamma,
+                                const float *beta, float *run_mean, float *run_var,
+                                float momentum, float eps, float *save_mean, float *save_invstd,
+                                float *coef, cudaStream_t s) {
+    stats_finish_k<<<(C + 127) / 128, 128, 0, s>>>(part, C, P, m, pivot, pivot_stride, gamma,
+                                                  beta, run_mean, run_var, momentum, eps,
+                                                  save_mean, save_invstd, coef);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_bn_grad_finish(const double *part, int C, int P, long long m, const float *gamma,
+                               const float *save_invstd, float *dgamma, float *dbeta,
+                               float *coef, cudaStream_t s) {
+    grad_finish_k<<<(C + 127) / 128, 128, 0, s>>>(part, C, P, m, gamma, save_invstd, dgamma,
+                                                 dbeta, coef);
+    return cudaGetLastError();
+}
+
 int cuk_bn_slices(int n, int C, int sm_count) {
     /* about four blocks per multiprocessor in all, at most one slice per image */
     int target = 4 * (sm_count > 0 ? sm_count : 1);
@@ -327,10 +315,8 @@ cudaError_t cuk_bn_forward_train(const float *x, const float *r, float *y, int n
         stats_k<4><<<sums_grid(C, P), kBnThreads, 0, s>>>(x, n, C, hw, part);
     else
         stats_k<1><<<sums_grid(C, P), kBnThreads, 0, s>>>(x, n, C, hw, part);
-    stats_finish_k<<<(C + 127) / 128, 128, 0, s>>>(part, C, P, m, x, hw, gamma, beta, run_mean,
-                                                  run_var, momentum, eps, save_mean, save_invstd,
-                                                  coef);
-    cudaError_t e = cudaGetLastError();
+    cudaError_t e = cuk_bn_stats_finish(part, C, P, m, x, (size_t)hw, gamma, beta, run_mean,
+                                        run_var, momentum, eps, save_mean, save_invstd, coef, s);
     if (e != cudaSuccess)
         return e;
     return cuk_bn_apply(x, r, y, n, C, hw, mode, coef, s);

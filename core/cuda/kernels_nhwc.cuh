@@ -1,0 +1,619 @@
+/* kernels_nhwc.cuh — the work of each thread of the kernels that read and write activations
+ * stored channels-last in 16 bits (kernels_nhwc.cu), as __host__ __device__ functions.
+ *
+ * Why a header of thread bodies: the kernels are thin loops around these functions, and
+ * tests/test_cuda_nhwc.cu runs the same functions on the CPU, thread by thread and block by
+ * block, against the reference backend. So the index arithmetic, the reductions and the
+ * rounding are checked on machines without a GPU; only the launch itself needs one.
+ *
+ * Storage: a tensor of logical shape (N, C, H, W) holds N*H*W rows of C 16-bit values, row
+ * (n, i, j) at ((n * H + i) * W + j) * C. The 16 bits are bf16 (H16 = 0) or IEEE half
+ * (H16 = 1), kept as uint16_t so host and device code share one type; values are converted to
+ * float, computed on in float exactly as the fp32 kernels do, and rounded to nearest even on
+ * the way out. Vectors of V = 8 values (16 bytes) are used where C is a multiple of 8, which
+ * every tensor a convolution writes in this layout is; V = 1 otherwise. */
+#ifndef SHORTCUT_KERNELS_NHWC_CUH
+#define SHORTCUT_KERNELS_NHWC_CUH
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cuda_fp16.h>
+
+#include "cuda_kernels.h"
+#include "rng.h"
+
+#define NHWC_HD __host__ __device__ __forceinline__
+
+namespace nhwc {
+
+/* ---- 16-bit values ---- */
+
+NHWC_HD float bits_to_float(uint32_t u) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(u);
+#else
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+#endif
+}
+
+NHWC_HD uint32_t float_to_bits(float f) {
+#ifdef __CUDA_ARCH__
+    return __float_as_uint(f);
+#else
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+#endif
+}
+
+NHWC_HD float bf16_to_float(uint16_t b) { return bits_to_float((uint32_t)b << 16); }
+
+/* Round to nearest even, as __float2bfloat16_rn; a NaN stays a (quiet) NaN. */
+NHWC_HD uint16_t float_to_bf16(float f) {
+    uint32_t u = float_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+NHWC_HD float half_to_float(uint16_t h) {
+    __half_raw r;
+    r.x = h;
+    return __half2float(__half(r));
+}
+
+NHWC_HD uint16_t float_to_half(float f) {
+    __half_raw r = __half_raw(__float2half_rn(f));
+    return r.x;
+}
+
+template <int H16> NHWC_HD float ld(uint16_t v) { return H16 ? half_to_float(v) : bf16_to_float(v); }
+template <int H16> NHWC_HD uint16_t st(float f) { return H16 ? float_to_half(f) : float_to_bf16(f); }
+
+/* V consecutive values from p (16-byte aligned when V == 8) as floats, and back. */
+template <int H16, int V> NHWC_HD void load(const uint16_t *p, float (&v)[V]) {
+#ifdef __CUDA_ARCH__
+    if constexpr (V == 8) {
+        const uint4 t = *reinterpret_cast<const uint4 *>(p);
+        const uint32_t w[4] = {t.x, t.y, t.z, t.w};
+        for (int k = 0; k < 4; k++) {
+            v[2 * k] = ld<H16>((uint16_t)(w[k] & 0xffffu));
+            v[2 * k + 1] = ld<H16>((uint16_t)(w[k] >> 16));
+        }
+    } else
+#endif
+    {
+        for (int k = 0; k < V; k++)
+            v[k] = ld<H16>(p[k]);
+    }
+}
+
+template <int H16, int V> NHWC_HD void store(uint16_t *p, const float (&v)[V]) {
+#ifdef __CUDA_ARCH__
+    if constexpr (V == 8) {
+        uint32_t w[4];
+        for (int k = 0; k < 4; k++)
+            w[k] = (uint32_t)st<H16>(v[2 * k]) | ((uint32_t)st<H16>(v[2 * k + 1]) << 16);
+        *reinterpret_cast<uint4 *>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+    } else
+#endif
+    {
+        for (int k = 0; k < V; k++)
+            p[k] = st<H16>(v[k]);
+    }
+}
+
+/* relu as the fp32 kernels have it: NaN passes */
+NHWC_HD float relu(float v) { return (v > 0.0f || v != v) ? v : 0.0f; }
+
+/* ---- batchnorm statistics: sums per channel over the rows ----
+ *
+ * Grid (channel blocks, P slices), kThreads threads. A channel block covers up to kThreads
+ * groups of V channels; with Gb groups in the block, rows_per_pass = kThreads / Gb threads
+ * walk the slice's rows in step, thread t taking group t % Gb of rows t / Gb, t / Gb +
+ * rows_per_pass, ... Phase 1: each thread sums its rows (in float, moved into double every
+ * kFlush rows, as kernels_bn.cu does) and leaves 2 * V doubles in shared memory. Phase 2 (after
+ * a barrier): the block adds each channel's rows_per_pass partials in a fixed order and writes
+ * part[2 * (c * P + p) + {0, 1}], the layout kernels_bn.cu's finishing kernels read. Nothing
+ * depends on timing, so results repeat run to run. */
+const int kThreads = 256;
+const int kFlush = 32;
+
+struct BnShape {
+    int rows;   /* N * H * W */
+    int C;
+    int P;      /* slices of the rows */
+};
+
+NHWC_HD int vec_of(int C) { return C % 8 == 0 ? 8 : 1; }
+NHWC_HD int channel_blocks(int C) {
+    int groups = C / vec_of(C);
+    return (groups + kThreads - 1) / kThreads;
+}
+/* Vectors for an elementwise pass over n values: 8 where n allows (the buffers themselves are
+ * cudaMalloc'd, so aligned). */
+NHWC_HD int vec_for_count(size_t n) { return n % 8 == 0 ? 8 : 1; }
+/* Slices of the rows: about four blocks per multiprocessor in all, at most one per row. */
+NHWC_HD int bn_slices(int rows, int C, int sm_count) {
+    int target = 4 * (sm_count > 0 ? sm_count : 1);
+    int cb = channel_blocks(C);
+    int p = (target + cb - 1) / cb;
+    if (p > rows)
+        p = rows;
+    if (p > 65535)
+        p = 65535;
+    return p < 1 ? 1 : p;
+}
+/* Doubles of shared memory a block of sums needs. */
+const int kShared = kThreads * 2 * 8;
+
+struct BlockGeom {
+    int g0, Gb, rows_per_pass, r0, r1;
+};
+
+NHWC_HD BlockGeom geom(const BnShape &s, int V, int cb, int p) {
+    BlockGeom b;
+    const int groups = s.C / V;
+    b.g0 = cb * kThreads;
+    b.Gb = groups - b.g0 < kThreads ? groups - b.g0 : kThreads;
+    b.rows_per_pass = kThreads / b.Gb;
+    b.r0 = (int)((long long)s.rows * p / s.P);
+    b.r1 = (int)((long long)s.rows * (p + 1) / s.P);
+    return b;
+}
+
+/* Per-thread sums of V channels. */
+template <int V> struct Acc {
+    double s[V], q[V];
+    float fs[V], fq[V];
+    int run;
+
+    NHWC_HD void init() {
+        for (int k = 0; k < V; k++) {
+            s[k] = q[k] = 0.0;
+            fs[k] = fq[k] = 0.0f;
+        }
+        run = 0;
+    }
+    NHWC_HD void add(int k, float a, float b) {
+        fs[k] += a;
+        fq[k] += b;
+    }
+    NHWC_HD void end_row() {
+        if (++run == kFlush) {
+            flush();
+            run = 0;
+        }
+    }
+    NHWC_HD void flush() {
+        for (int k = 0; k < V; k++) {
+            s[k] += fs[k];
+            q[k] += fq[k];
+            fs[k] = fq[k] = 0.0f;
+        }
+    }
+    NHWC_HD void to_shared(double *sh, int t) {
+        flush();
+        for (int k = 0; k < V; k++) {
+            sh[(size_t)t * 2 * V + 2 * k] = s[k];
+            sh[(size_t)t * 2 * V + 2 * k + 1] = q[k];
+        }
+    }
+};
+
+/* Phase 2, common to both sums: channel partials of this block into part. */
+template <int V>
+NHWC_HD void sums_phase2(const BnShape &s, int cb, int p, int t, const double *sh, double *part) {
+    const BlockGeom b = geom(s, V, cb, p);
+    for (int j = t; j < b.Gb * V; j += kThreads) {
+        const int gi = j / V, k = j % V;
+        double a = 0.0, q = 0.0;
+        for (int ro = 0; ro < b.rows_per_pass; ro++) {
+            const size_t at = ((size_t)(ro * b.Gb + gi)) * 2 * V + 2 * k;
+            a += sh[at];
+            q += sh[at + 1];
+        }
+        const int c = (b.g0 + gi) * V + k;
+        part[2 * ((size_t)c * s.P + p)] = a;
+        part[2 * ((size_t)c * s.P + p) + 1] = q;
+    }
+}
+
+/* Forward, phase 1: sums of d = x - pivot[c] and d * d, pivot[c] = x at row 0. Slice 0's
+ * threads of row offset 0 also write the pivots (as float) to pivot_out for the finishing
+ * kernel. */
+template <int H16, int V>
+NHWC_HD void stats_phase1(const BnShape &s, int cb, int p, int t, const uint16_t *x,
+                          double *sh, float *pivot_out) {
+    const BlockGeom b = geom(s, V, cb, p);
+    if (t >= b.rows_per_pass * b.Gb)
+        return;
+    const int g = b.g0 + t % b.Gb;
+    float pivot[V];
+    load<H16, V>(x + (size_t)g * V, pivot);
+    if (p == 0 && t < b.Gb)
+        for (int k = 0; k < V; k++)
+            pivot_out[g * V + k] = pivot[k];
+    Acc<V> acc;
+    acc.init();
+    for (int r = b.r0 + t / b.Gb; r < b.r1; r += b.rows_per_pass) {
+        float v[V];
+        load<H16, V>(x + (size_t)r * s.C + (size_t)g * V, v);
+        for (int k = 0; k < V; k++) {
+            const float d = v[k] - pivot[k];
+            acc.add(k, d, d * d);
+        }
+        acc.end_row();
+    }
+    acc.to_shared(sh, t);
+}
+
+/* The gradient reaching the batchnorm's output: dy (+ dy2 in ADD_RELU when given), masked by
+ * y > 0 unless PLAIN. */
+template <int H16, int MODE, int V>
+NHWC_HD void grad_in(const uint16_t *dy, const uint16_t *dy2, const uint16_t *y, size_t at,
+                     float (&g)[V]) {
+    load<H16, V>(dy + at, g);
+    if (MODE == CUK_BN_ADD_RELU && dy2) {
+        float g2[V];
+        load<H16, V>(dy2 + at, g2);
+        for (int k = 0; k < V; k++)
+            g[k] += g2[k];
+    }
+    if (MODE != CUK_BN_PLAIN) {
+        float yv[V];
+        load<H16, V>(y + at, yv);
+        for (int k = 0; k < V; k++)
+            g[k] = yv[k] > 0.0f ? g[k] : 0.0f;
+    }
+}
+
+/* Backward, phase 1: sums of g and g * (x - mean[c]). */
+template <int H16, int MODE, int V>
+NHWC_HD void grad_phase1(const BnShape &s, int cb, int p, int t, const uint16_t *x,
+                         const uint16_t *y, const uint16_t *dy, const uint16_t *dy2,
+                         const float *mean, double *sh) {
+    const BlockGeom b = geom(s, V, cb, p);
+    if (t >= b.rows_per_pass * b.Gb)
+        return;
+    const int g = b.g0 + t % b.Gb;
+    float mu[V];
+    for (int k = 0; k < V; k++)
+        mu[k] = mean[g * V + k];
+    Acc<V> acc;
+    acc.init();
+    for (int r = b.r0 + t / b.Gb; r < b.r1; r += b.rows_per_pass) {
+        const size_t at = (size_t)r * s.C + (size_t)g * V;
+        float gv[V], v[V];
+        grad_in<H16, MODE, V>(dy, dy2, y, at, gv);
+        load<H16, V>(x + at, v);
+        for (int k = 0; k < V; k++)
+            acc.add(k, gv[k], gv[k] * (v[k] - mu[k]));
+        acc.end_row();
+    }
+    acc.to_shared(sh, t);
+}
+
+/* ---- batchnorm, finishing (one thread per channel; shared with kernels_bn.cu's NCHW path) */
+
+/* The two sums of channel c over all P slices, in slice order. */
+NHWC_HD void sum_slices(const double *part, int c, int P, double &s, double &q) {
+    s = q = 0.0;
+    for (int p = 0; p < P; p++) {
+        s += part[2 * ((size_t)c * P + p)];
+        q += part[2 * ((size_t)c * P + p) + 1];
+    }
+}
+
+/* Channel c from the sums of x - pivot[c * pivot_stride] over m values: mean, invstd, the
+ * running statistics (unbiased variance), and the scale and shift of the normalization in
+ * coef[c] and coef[C + c]. */
+NHWC_HD void stats_finish_channel(int c, const double *part, int C, int P, long long m,
+                                  const float *pivot, size_t pivot_stride, const float *gamma,
+                                  const float *beta, float *run_mean, float *run_var,
+                                  float momentum, float eps, float *save_mean, float *save_invstd,
+                                  float *coef) {
+    double s, q;
+    sum_slices(part, c, P, s, q);
+    const double d = s / (double)m;
+    double var = q / (double)m - d * d;
+    if (var < 0.0)
+        var = 0.0;
+    const double mean = (double)pivot[(size_t)c * pivot_stride] + d;
+    const float invstd = (float)(1.0 / sqrt(var + (double)eps));
+    save_mean[c] = (float)mean;
+    save_invstd[c] = invstd;
+    run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mean);
+    run_var[c] = (float)((1.0 - momentum) * run_var[c] +
+                         momentum * var * (double)m / (double)(m - 1));
+    const float scale = gamma[c] * invstd;
+    coef[c] = scale;
+    coef[C + c] = beta[c] - (float)mean * scale;
+}
+
+/* Channel c of the backward: dgamma, dbeta, and dx = k1 * (g - k2 - (x - mean) * k3) with
+ * k1..k3 into coef[c], coef[C + c], coef[2C + c]. */
+NHWC_HD void grad_finish_channel(int c, const double *part, int C, int P, long long m,
+                                 const float *gamma, const float *invstd, float *dgamma,
+                                 float *dbeta, float *coef) {
+    double s, q;
+    sum_slices(part, c, P, s, q);
+    const double is = invstd[c];
+    dbeta[c] = (float)s;
+    dgamma[c] = (float)(q * is);
+    coef[c] = (float)(gamma[c] * is);
+    coef[C + c] = (float)(s / (double)m);
+    coef[2 * C + c] = (float)(is * is * q / (double)m);
+}
+
+/* ---- batchnorm, per vector of V values of one row (j-th vector of the tensor) ---- */
+
+/* y = x * coef[c] + coef[C + c], then + r and relu by MODE */
+template <int H16, int MODE, int V>
+NHWC_HD void apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *r, uint16_t *y,
+                       const float *coef) {
+    const size_t at = j * V;
+    const int c0 = (int)(at % (size_t)C);
+    float v[V];
+    load<H16, V>(x + at, v);
+    for (int k = 0; k < V; k++)
+        v[k] = v[k] * coef[c0 + k] + coef[C + c0 + k];
+    if (MODE == CUK_BN_ADD_RELU) {
+        float rv[V];
+        load<H16, V>(r + at, rv);
+        for (int k = 0; k < V; k++)
+            v[k] += rv[k];
+    }
+    if (MODE != CUK_BN_PLAIN)
+        for (int k = 0; k < V; k++)
+            v[k] = relu(v[k]);
+    store<H16, V>(y + at, v);
+}
+
+/* dr = g (when dr is not NULL), dx = k1 * (g - k2 - (x - mean) * k3) with k1..k3 in coef[c],
+ * coef[C + c], coef[2C + c]. Every input of the vector is read before anything is written, so
+ * dx and dr may alias dy or dy2. */
+template <int H16, int MODE, int V>
+NHWC_HD void grad_apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *y,
+                            const uint16_t *dy, const uint16_t *dy2, const float *mean,
+                            const float *coef, uint16_t *dx, uint16_t *dr) {
+    const size_t at = j * V;
+    const int c0 = (int)(at % (size_t)C);
+    float g[V], v[V];
+    grad_in<H16, MODE, V>(dy, dy2, y, at, g);
+    load<H16, V>(x + at, v);
+    for (int k = 0; k < V; k++) {
+        const int c = c0 + k;
+        v[k] = coef[c] * (g[k] - coef[C + c] - (v[k] - mean[c]) * coef[2 * C + c]);
+    }
+    if (dr)
+        store<H16, V>(dr + at, g);
+    store<H16, V>(dx + at, v);
+}
+
+/* ---- elementwise, element or vector j ---- */
+
+template <int H16, int V> NHWC_HD void relu_vec(size_t j, const uint16_t *x, uint16_t *y) {
+    float v[V];
+    load<H16, V>(x + j * V, v);
+    for (int k = 0; k < V; k++)
+        v[k] = relu(v[k]);
+    store<H16, V>(y + j * V, v);
+}
+
+template <int H16, int V>
+NHWC_HD void relu_bwd_vec(size_t j, const uint16_t *y, const uint16_t *dy, uint16_t *dx) {
+    float yv[V], g[V];
+    load<H16, V>(y + j * V, yv);
+    load<H16, V>(dy + j * V, g);
+    for (int k = 0; k < V; k++)
+        g[k] = yv[k] > 0.0f ? g[k] : 0.0f;
+    store<H16, V>(dx + j * V, g);
+}
+
+/* y = a + b (accumulate is y = y + x) */
+template <int H16, int V>
+NHWC_HD void add_vec(size_t j, const uint16_t *a, const uint16_t *b, uint16_t *y) {
+    float va[V], vb[V];
+    load<H16, V>(a + j * V, va);
+    load<H16, V>(b + j * V, vb);
+    for (int k = 0; k < V; k++)
+        va[k] += vb[k];
+    store<H16, V>(y + j * V, va);
+}
+
+template <int H16, int V> NHWC_HD void scale_vec(size_t j, uint16_t *p, float s) {
+    float v[V];
+    load<H16, V>(p + j * V, v);
+    for (int k = 0; k < V; k++)
+        v[k] *= s;
+    store<H16, V>(p + j * V, v);
+}
+
+/* Element e of a channels-last (n, h, w, c) tensor: its index in NCHW order. */
+NHWC_HD size_t nchw_index(size_t e, int C, int h, int w) {
+    const int c = (int)(e % (size_t)C);
+    size_t r = e / (size_t)C;
+    const int j = (int)(r % (size_t)w);
+    r /= (size_t)w;
+    const int i = (int)(r % (size_t)h);
+    const size_t n = r / (size_t)h;
+    return ((n * (size_t)C + (size_t)c) * (size_t)h + (size_t)i) * (size_t)w + (size_t)j;
+}
+
+/* Dropout: the keep decision of NCHW element q (or of its plane), as the reference draws it;
+ * the mask is kept in NCHW order, so it means the same whatever the activations' layout. */
+template <int H16>
+NHWC_HD void dropout_fwd_elem(size_t e, int C, int h, int w, const uint16_t *x, uint16_t *y,
+                              uint8_t *mask, int per_channel, float p, float scale,
+                              uint64_t seed) {
+    const size_t q = nchw_index(e, C, h, w);
+    const size_t plane = (size_t)h * (size_t)w;
+    const uint64_t counter = per_channel ? (uint64_t)(q / plane) : (uint64_t)q;
+    const uint8_t keep = rng_uniform(seed, RNG_STREAM_DROPOUT, counter) >= p;
+    mask[q] = keep;
+    y[e] = st<H16>(keep ? ld<H16>(x[e]) * scale : 0.0f);
+}
+
+template <int H16>
+NHWC_HD void dropout_bwd_elem(size_t e, int C, int h, int w, const uint8_t *mask,
+                              const uint16_t *dy, uint16_t *dx, float scale) {
+    const size_t q = nchw_index(e, C, h, w);
+    dx[e] = st<H16>(mask[q] ? ld<H16>(dy[e]) * scale : 0.0f);
+}
+
+/* Option-A shortcut: y (n, ho, wo, cy) from x (n, h, w, cx), channels padded equally before
+ * and after; backward gathers back. */
+template <int H16>
+NHWC_HD void pad_fwd_elem(size_t o, const uint16_t *x, uint16_t *y, int cx, int h, int w, int cy,
+                          int ho, int wo, int stride) {
+    const int before = (cy - cx) / 2;
+    const int c = (int)(o % (size_t)cy);
+    size_t r = o / (size_t)cy;
+    const int j = (int)(r % (size_t)wo);
+    r /= (size_t)wo;
+    const int i = (int)(r % (size_t)ho);
+    const size_t n = r / (size_t)ho;
+    const int src = c - before;
+    y[o] = (src >= 0 && src < cx)
+               ? x[((n * (size_t)h + (size_t)(i * stride)) * (size_t)w + (size_t)(j * stride)) *
+                       (size_t)cx + (size_t)src]
+               : st<H16>(0.0f);
+}
+
+template <int H16>
+NHWC_HD void pad_bwd_elem(size_t e, const uint16_t *dy, uint16_t *dx, int cx, int h, int w,
+                          int cy, int ho, int wo, int stride) {
+    const int before = (cy - cx) / 2;
+    const int c = (int)(e % (size_t)cx);
+    size_t r = e / (size_t)cx;
+    const int iw = (int)(r % (size_t)w);
+    r /= (size_t)w;
+    const int ih = (int)(r % (size_t)h);
+    const size_t n = r / (size_t)h;
+    dx[e] = (ih % stride == 0 && iw % stride == 0)
+                ? dy[((n * (size_t)ho + (size_t)(ih / stride)) * (size_t)wo +
+                      (size_t)(iw / stride)) * (size_t)cy + (size_t)(c + before)]
+                : st<H16>(0.0f);
+}
+
+/* ---- pooling, with the semantics of kernels_pool.cu (first maximum in row-major order wins,
+ * a NaN always wins, padding never wins and counts as zero in the average, divisor k * k) ---- */
+
+struct PoolShape {
+    int C, h, w, ho, wo, k, stride, pad;
+};
+
+/* Row-major in-plane position (ih * w + iw) of the maximum of window (i, j) of image n,
+ * channel c. */
+template <int H16>
+NHWC_HD int window_argmax(const uint16_t *x, const PoolShape &s, size_t n, int c, int i, int j) {
+    int best = -1;
+    float bv = 0.0f;
+    for (int p = 0; p < s.k; p++) {
+        const int ih = i * s.stride - s.pad + p;
+        if (ih < 0 || ih >= s.h)
+            continue;
+        for (int q = 0; q < s.k; q++) {
+            const int iw = j * s.stride - s.pad + q;
+            if (iw < 0 || iw >= s.w)
+                continue;
+            const float v = ld<H16>(
+                x[((n * (size_t)s.h + (size_t)ih) * (size_t)s.w + (size_t)iw) * (size_t)s.C + c]);
+            if (best < 0 || v > bv || v != v) {
+                best = ih * s.w + iw;
+                bv = v;
+            }
+        }
+    }
+    return best;
+}
+
+/* Output element o (channels-last); the max position goes to idx at the NCHW index of o, as
+ * ih * w + iw (idx32) or as the window offset p * k + q (idx8). */
+template <int H16>
+NHWC_HD void pool_fwd_elem(size_t o, const PoolShape &s, const uint16_t *x, uint16_t *y,
+                           int32_t *idx32, uint8_t *idx8, int is_max) {
+    const int c = (int)(o % (size_t)s.C);
+    size_t r = o / (size_t)s.C;
+    const int j = (int)(r % (size_t)s.wo);
+    r /= (size_t)s.wo;
+    const int i = (int)(r % (size_t)s.ho);
+    const size_t n = r / (size_t)s.ho;
+    if (!is_max) {
+        float acc = 0.0f;
+        for (int p = 0; p < s.k; p++) {
+            const int ih = i * s.stride - s.pad + p;
+            if (ih < 0 || ih >= s.h)
+                continue;
+            for (int q = 0; q < s.k; q++) {
+                const int iw = j * s.stride - s.pad + q;
+                if (iw >= 0 && iw < s.w)
+                    acc += ld<H16>(x[((n * (size_t)s.h + (size_t)ih) * (size_t)s.w +
+                                      (size_t)iw) * (size_t)s.C + c]);
+            }
+        }
+        y[o] = st<H16>(acc / (float)(s.k * s.k));
+        return;
+    }
+    const int at = window_argmax<H16>(x, s, n, c, i, j);
+    const int ih = at / s.w, iw = at % s.w;
+    y[o] = x[((n * (size_t)s.h + (size_t)ih) * (size_t)s.w + (size_t)iw) * (size_t)s.C + c];
+    const size_t q = ((n * (size_t)s.C + (size_t)c) * (size_t)s.ho + (size_t)i) * (size_t)s.wo +
+                     (size_t)j;
+    if (idx32)
+        idx32[q] = at;
+    else if (idx8)
+        idx8[q] = (uint8_t)((ih - (i * s.stride - s.pad)) * s.k + (iw - (j * s.stride - s.pad)));
+}
+
+/* Output rows i whose window covers input row ih. */
+NHWC_HD void covering(int ih, int k, int stride, int pad, int ho, int *lo, int *hi) {
+    const int top = ih + pad - k + 1;
+    int a = top <= 0 ? 0 : (top + stride - 1) / stride;
+    int b = (ih + pad) / stride;
+    if (b > ho - 1)
+        b = ho - 1;
+    *lo = a;
+    *hi = b;
+}
+
+/* Input element e (channels-last): the sum of the gradients of the windows it won (max) or
+ * its share of every window covering it (average), in window order. */
+template <int H16>
+NHWC_HD void pool_bwd_elem(size_t e, const PoolShape &s, const uint16_t *x, const uint16_t *dy,
+                           uint16_t *dx, int is_max) {
+    const int c = (int)(e % (size_t)s.C);
+    size_t r = e / (size_t)s.C;
+    const int iw = (int)(r % (size_t)s.w);
+    r /= (size_t)s.w;
+    const int ih = (int)(r % (size_t)s.h);
+    const size_t n = r / (size_t)s.h;
+    int i0, i1, j0, j1;
+    covering(ih, s.k, s.stride, s.pad, s.ho, &i0, &i1);
+    covering(iw, s.k, s.stride, s.pad, s.wo, &j0, &j1);
+    const float share = 1.0f / (float)(s.k * s.k);
+    float acc = 0.0f;
+    for (int i = i0; i <= i1; i++)
+        for (int j = j0; j <= j1; j++) {
+            const float g = ld<H16>(
+                dy[((n * (size_t)s.ho + (size_t)i) * (size_t)s.wo + (size_t)j) * (size_t)s.C + c]);
+            if (is_max) {
+                if (window_argmax<H16>(x, s, n, c, i, j) == ih * s.w + iw)
+                    acc += g;
+            } else {
+                acc += g * share;
+            }
+        }
+    dx[e] = st<H16>(acc);
+}
+
+}  // namespace nhwc
+
+#endif
