@@ -17,6 +17,10 @@
 #   BENCH_PRECISIONS              comma list of precisions for bench (default fp32,bf16; bf16
 #                                 also runs once with deterministic: true, unless
 #                                 BENCH_DETERMINISTIC=0)
+#   TEST_ACT16, BENCH_ACT16       SHORTCUT_CUDA_ACT16 values the CUDA tests and bench run with
+#                                 (default "0 1": 16-bit activations off and on; bench skips 1
+#                                 in fp32). Profile, data and train take SHORTCUT_CUDA_ACT16
+#                                 from the environment as it is.
 #   PROFILE_MODEL, PROFILE_PRECISION, PROFILE_KERNELS   what `profile` runs under Nsight Compute
 #                                 (default resnet20, bf16, 1500 kernels after the first 10000)
 #   TRAIN_CONFIG, TRAIN_SET       what `train` runs (default configs/resnet20.yaml; TRAIN_SET:
@@ -115,27 +119,32 @@ step_build() {
 # ---- tests: the CUDA ones must run, not skip --------------------------------------------------
 step_test() {
   [ -x "$BUILD/test_cuda_parity" ] || die "no build in $BUILD (run the build step)"
-  local rc=0 t cmd
+  local rc=0 t cmd a16
   : > "$OUTDIR/test.txt"
-  for t in "test_cuda_logic" "test_cuda_parity" "test_ops cuda" "test_batchnorm cuda"; do
-    say "test: $t"
-    read -r -a cmd <<< "$t"
-    set +e
-    (cd "$BUILD" && SHORTCUT_SOURCE_DIR=$ROOT ./"${cmd[0]}" "${cmd[@]:1}") >> "$OUTDIR/test.txt" 2>&1
-    local r=$?
-    set -e
-    if [ "$r" = 77 ]; then
-      say "test: $t SKIPPED on a GPU machine: the CUDA backend did not start (see test.txt)"
-      rc=1
-    elif [ "$r" != 0 ]; then
-      say "test: $t FAILED (exit $r)"
-      rc=1
-    fi
+  # each CUDA test with 16-bit activations off (the default) and on (SHORTCUT_CUDA_ACT16=1)
+  for a16 in ${TEST_ACT16:-0 1}; do
+    for t in "test_cuda_logic" "test_cuda_parity" "test_ops cuda" "test_batchnorm cuda"; do
+      say "test: $t (SHORTCUT_CUDA_ACT16=$a16)"
+      echo "== $t, SHORTCUT_CUDA_ACT16=$a16" >> "$OUTDIR/test.txt"
+      read -r -a cmd <<< "$t"
+      set +e
+      (cd "$BUILD" && SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_SOURCE_DIR=$ROOT ./"${cmd[0]}" \
+         "${cmd[@]:1}") >> "$OUTDIR/test.txt" 2>&1
+      local r=$?
+      set -e
+      if [ "$r" = 77 ]; then
+        say "test: $t SKIPPED on a GPU machine: the CUDA backend did not start (see test.txt)"
+        rc=1
+      elif [ "$r" != 0 ]; then
+        say "test: $t FAILED (exit $r, SHORTCUT_CUDA_ACT16=$a16)"
+        rc=1
+      fi
+    done
   done
   say "test: the whole unit suite"
   (cd "$BUILD" && ctest -L unit -j"$(nproc)" --output-on-failure) >> "$OUTDIR/test.txt" 2>&1 ||
     { say "test: ctest reported failures (see test.txt)"; rc=1; }
-  grep -E "passed, [0-9]+ failed|skipped|tests passed|one step" "$OUTDIR/test.txt" | tee -a "$LOG"
+  grep -E "^== |passed, [0-9]+ failed|skipped|tests passed|one step" "$OUTDIR/test.txt" | tee -a "$LOG"
   return $rc
 }
 
@@ -157,26 +166,30 @@ bench_args() {
 
 step_bench() {
   [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
-  local models=${BENCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10} m prec det rc=0
+  local models=${BENCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10} m prec det a16 rc=0
   local precs=${BENCH_PRECISIONS:-fp32,bf16} dets="false true"
   [ "${BENCH_DETERMINISTIC:-1}" = 0 ] && dets=false
   : > "$OUTDIR/bench.txt"
   for m in ${models//,/ }; do
     for prec in ${precs//,/ }; do
       for det in $dets; do
-        # the deterministic cost is measured once per model, in bf16
-        [ "$det" = true ] && [ "$prec" != bf16 ] && continue
-        say "bench: $m precision=$prec deterministic=$det"
-        bench_args "$m"
-        if ! (cd "$ROOT" && "$BUILD/shortcut" bench "${BARGS[@]}" --mode train \
-                --windows 5 --window-seconds 2 --set train.device=cuda \
-                --set train.precision=$prec --set train.deterministic=$det) \
-                > "$OUTDIR/bench.one" 2>&1; then
-          tee -a "$LOG" < "$OUTDIR/bench.one"
-          rc=1
-        fi
-        sed "s/^/model_name=$m precision=$prec deterministic=$det /" "$OUTDIR/bench.one" \
-          | tee -a "$OUTDIR/bench.txt" >> "$LOG"
+        # 16-bit activations (SHORTCUT_CUDA_ACT16) only exist in 16-bit precisions
+        for a16 in ${BENCH_ACT16:-0 1}; do
+          [ "$a16" = 1 ] && [ "$prec" = fp32 ] && continue
+          # the deterministic cost is measured once per model, in bf16
+          [ "$det" = true ] && { [ "$prec" != bf16 ] || [ "$a16" = 1 ]; } && continue
+          say "bench: $m precision=$prec deterministic=$det act16=$a16"
+          bench_args "$m"
+          if ! (cd "$ROOT" && SHORTCUT_CUDA_ACT16=$a16 "$BUILD/shortcut" bench "${BARGS[@]}" \
+                  --mode train --windows 5 --window-seconds 2 --set train.device=cuda \
+                  --set train.precision=$prec --set train.deterministic=$det) \
+                  > "$OUTDIR/bench.one" 2>&1; then
+            tee -a "$LOG" < "$OUTDIR/bench.one"
+            rc=1
+          fi
+          sed "s/^/model_name=$m precision=$prec deterministic=$det act16=$a16 /" \
+            "$OUTDIR/bench.one" | tee -a "$OUTDIR/bench.txt" >> "$LOG"
+        done
       done
     done
   done
