@@ -294,16 +294,7 @@ cudaError_t cuk_bn_grad_finish(const double *part, int C, int P, long long m, co
     return cudaGetLastError();
 }
 
-int cuk_bn_slices(int n, int C, int sm_count) {
-    /* about four blocks per multiprocessor in all, at most one slice per image */
-    int target = 4 * (sm_count > 0 ? sm_count : 1);
-    int p = (target + C - 1) / C;
-    if (p > n)
-        p = n;
-    if (p > 65535)
-        p = 65535;
-    return p < 1 ? 1 : p;
-}
+int cuk_bn_slices(int n, int C, int sm_count) { return nhwc::slices_for(n, C, sm_count); }
 
 cudaError_t cuk_bn_forward_train(const float *x, const float *r, float *y, int n, int C, int hw,
                                  int P, int mode, const float *gamma, const float *beta,

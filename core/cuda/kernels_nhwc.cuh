@@ -139,16 +139,20 @@ NHWC_HD int channel_blocks(int C) {
 /* Vectors for an elementwise pass over n values: 8 where n allows (the buffers themselves are
  * cudaMalloc'd, so aligned). */
 NHWC_HD int vec_for_count(size_t n) { return n % 8 == 0 ? 8 : 1; }
-/* Slices of the rows: about four blocks per multiprocessor in all, at most one per row. */
-NHWC_HD int bn_slices(int rows, int C, int sm_count) {
+/* How many slices the batchnorm sums split their work into, for grids of blocks_per_slice x P
+ * blocks: about four blocks per multiprocessor in all, at most `limit` (one per image in NCHW,
+ * one per row here). A function of the shape and the GPU only, so results repeat. */
+NHWC_HD int slices_for(int limit, int blocks_per_slice, int sm_count) {
     int target = 4 * (sm_count > 0 ? sm_count : 1);
-    int cb = channel_blocks(C);
-    int p = (target + cb - 1) / cb;
-    if (p > rows)
-        p = rows;
+    int p = (target + blocks_per_slice - 1) / blocks_per_slice;
+    if (p > limit)
+        p = limit;
     if (p > 65535)
         p = 65535;
     return p < 1 ? 1 : p;
+}
+NHWC_HD int bn_slices(int rows, int C, int sm_count) {
+    return slices_for(rows, channel_blocks(C), sm_count);
 }
 /* Doubles of shared memory a block of sums needs. */
 const int kShared = kThreads * 2 * 8;
