@@ -146,12 +146,6 @@ Status cuda_sync(CudaCtx *ctx, const char *where) {
 /* ------------------------------------------------------------------------------------------
  * layouts */
 
-int cuda_act16_layout(const CudaCtx *ctx) {
-    if (!ctx->act16)
-        return CUDA_LAYOUT_NCHW;
-    return ctx->prec == CUDA_PREC_FP16 ? CUDA_LAYOUT_NHWC_F16 : CUDA_LAYOUT_NHWC_BF16;
-}
-
 size_t cuda_stored_bytes(const Tensor *t) {
     return cuda_is16(t) ? tensor_numel(t) * 2 : tensor_bytes(t);
 }

@@ -119,9 +119,6 @@ Status cuda_grow(void **buf, size_t *cap, size_t bytes, const char *what);
 Status cuda_sync(CudaCtx *ctx, const char *where);
 /* cudaMemGetInfo, 0/0 when it fails (only used to word messages and budgets). */
 void cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
-/* The layout 16-bit activations use now (CUDA_LAYOUT_NHWC_*), or CUDA_LAYOUT_NCHW when they
- * are off. */
-int cuda_act16_layout(const CudaCtx *ctx);
 static inline int cuda_is16(const Tensor *t) { return t->layout != CUDA_LAYOUT_NCHW; }
 /* half argument of the kernels for a 16-bit layout: 0 bf16, 1 fp16 */
 static inline int cuda_half(int layout) { return layout == CUDA_LAYOUT_NHWC_F16; }
