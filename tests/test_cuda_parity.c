@@ -1187,6 +1187,303 @@ static void test_models(void) {
     model_parity("wrn-10-2", wrn, 8, 2, 1e-3, 0, 0.35);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * 16-bit activations (SHORTCUT_CUDA_ACT16=1): every op fed the 16-bit channels-last tensors a
+ * bf16 convolution hands on, alone and mixed with fp32 inputs, against the reference fed the
+ * same values. Outputs rounded to bf16 once: 2^-8 relative + 1e-5 of the largest |value|;
+ * batchnorm statistics and parameter gradients as in test_batchnorm; max pooling, its indices,
+ * dropout masks, pad_channels, copy and scale by 2 exactly. Without the variable (the default)
+ * this part says so and checks nothing. */
+
+#define RT16 (1.0 / 256)
+
+/* v rounded to the nearest bf16 (ties to even), so an fp32 input converts to bf16 exactly */
+static float bf16_round(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* what the tensor holds, as fp32 NCHW */
+static float *a16_host(const Tensor *t) { return t_host(&GPU, t); }
+
+static void a16_check(const char *what, const Tensor *got, const Tensor *want) {
+    float *g = a16_host(got), *w = t_host(&REF, want);
+    size_t n = tensor_numel(want);
+    check_array_(__FILE__, __LINE__, what, g, w, n, 1e-5 * max_abs(w, n), RT16);
+    free(g);
+    free(w);
+}
+
+static void a16_stat(const char *what, const Tensor *got, const Tensor *want) {
+    float *g = a16_host(got), *w = t_host(&REF, want);
+    size_t n = tensor_numel(want);
+    check_array_(__FILE__, __LINE__, what, g, w, n, 1e-5 * max_abs(w, n), 1e-4);
+    free(g);
+    free(w);
+}
+
+/* A 16-bit activation on the GPU (the output of a bf16 3x3 convolution of random values) and
+ * the same values as an fp32 tensor on the reference. */
+static void a16_make(int n, int c, int h, int w, uint64_t seed, Tensor *g, Tensor *r) {
+    size_t nx = (size_t)n * 8 * h * w, nw = (size_t)c * 8 * 9;
+    float *hx = rnd(nx, seed, -1, 1), *hw = rnd(nw, seed + 1, -0.5f, 0.5f);
+    ConvDesc d = {.c_in = 8, .c_out = c, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+    Tensor x = t_from(&GPU, n, 8, h, w, hx), wt = t_from(&GPU, c, 8, 3, 3, hw);
+    *g = t_new(&GPU, n, c, h, w, DT_F32);
+    CHECK_OK(GPU.ops->conv2d_forward(GPU.ctx, &d, &x, &wt, NULL, g));
+    CHECK(g->layout != 0);   /* handed on in 16 bits */
+    float *v = a16_host(g);
+    *r = t_from(&REF, n, c, h, w, v);
+    free(v);
+    free(hx);
+    free(hw);
+    if (d.plan)
+        GPU.ops->plan_free(GPU.ctx, d.plan);
+    Tensor *ts[] = {&x, &wt};
+    free_tensors(&GPU, ts, 2);
+}
+
+static void test_act16(void) {
+    if (!set_precision(2, 0))
+        return;
+    if (!strstr(GPU.ops->describe(GPU.ctx), "activations in bf16")) {
+        printf("test_cuda_parity: 16-bit activations are off (SHORTCUT_CUDA_ACT16 unset): their "
+               "checks did not run\n");
+        set_precision(1, 0);
+        return;
+    }
+    const int n = 4, c = 16, h = 6, w = 6;
+    const size_t count = (size_t)n * c * h * w;
+    Tensor ga, ra, gb, rb;
+    a16_make(n, c, h, w, 501, &ga, &ra);
+    a16_make(n, c, h, w, 511, &gb, &rb);
+    float *hf = rnd(count, 521, -1, 1);   /* an fp32 input to mix in, bf16-representable */
+    for (size_t i = 0; i < count; i++)
+        hf[i] = bf16_round(hf[i]);
+    Tensor gf = t_from(&GPU, n, c, h, w, hf), rf = t_from(&REF, n, c, h, w, hf);
+    float *hg = rnd((size_t)c, 522, 0.5f, 1.5f), *hbeta = rnd((size_t)c, 523, -0.5f, 0.5f);
+    float *hrm = rnd((size_t)c, 524, -0.1f, 0.1f), *hrv = rnd((size_t)c, 525, 0.5f, 1.5f);
+    Tensor gg = t_from(&GPU, 1, c, 1, 1, hg), rg = t_from(&REF, 1, c, 1, 1, hg);
+    Tensor gbe = t_from(&GPU, 1, c, 1, 1, hbeta), rbe = t_from(&REF, 1, c, 1, 1, hbeta);
+
+    /* batchnorm + add + relu, training: a 16-bit x with a 16-bit r, then with an fp32 r */
+    for (int mixed = 0; mixed < 2; mixed++) {
+        Tensor grm = t_from(&GPU, 1, c, 1, 1, hrm), rrm = t_from(&REF, 1, c, 1, 1, hrm);
+        Tensor grv = t_from(&GPU, 1, c, 1, 1, hrv), rrv = t_from(&REF, 1, c, 1, 1, hrv);
+        Tensor gy = t_new(&GPU, n, c, h, w, DT_F32), ry = t_new(&REF, n, c, h, w, DT_F32);
+        Tensor gsm = t_new(&GPU, 1, c, 1, 1, DT_F32), rsm = t_new(&REF, 1, c, 1, 1, DT_F32);
+        Tensor gsi = t_new(&GPU, 1, c, 1, 1, DT_F32), rsi = t_new(&REF, 1, c, 1, 1, DT_F32);
+        CHECK_OK(GPU.ops->batchnorm_add_relu_forward_train(GPU.ctx, &ga, mixed ? &gf : &gb, &gg,
+                                                           &gbe, &grm, &grv, 0.1f, 1e-5f, &gy,
+                                                           &gsm, &gsi));
+        CHECK_OK(REF.ops->batchnorm_add_relu_forward_train(REF.ctx, &ra, mixed ? &rf : &rb, &rg,
+                                                           &rbe, &rrm, &rrv, 0.1f, 1e-5f, &ry,
+                                                           &rsm, &rsi));
+        CHECK_INT(gy.layout, ga.layout);
+        a16_check(mixed ? "act16 bn+add+relu (fp32 r): y" : "act16 bn+add+relu: y", &gy, &ry);
+        a16_stat("act16 bn+add+relu: save_mean", &gsm, &rsm);
+        a16_stat("act16 bn+add+relu: save_invstd", &gsi, &rsi);
+        a16_stat("act16 bn+add+relu: running_var", &grv, &rrv);
+
+        /* backward: dy 16-bit (relu of b) or fp32, dy2 the other kind; y as the GPU made it */
+        Tensor gdy = t_new(&GPU, n, c, h, w, DT_F32);
+        CHECK_OK(GPU.ops->relu_forward(GPU.ctx, &gb, &gdy));
+        CHECK_INT(gdy.layout, gb.layout);
+        float *v = a16_host(&gdy), *yv = a16_host(&gy);
+        Tensor rdy = t_from(&REF, n, c, h, w, v), ryy = t_from(&REF, n, c, h, w, yv);
+        Tensor *gd1 = mixed ? &gf : &gdy, *gd2 = mixed ? &gdy : &gf;
+        Tensor *rd1 = mixed ? &rf : &rdy, *rd2 = mixed ? &rdy : &rf;
+        Tensor gdx = t_new(&GPU, n, c, h, w, DT_F32), rdx = t_new(&REF, n, c, h, w, DT_F32);
+        Tensor gdr = t_new(&GPU, n, c, h, w, DT_F32), rdr = t_new(&REF, n, c, h, w, DT_F32);
+        Tensor gdg = t_new(&GPU, 1, c, 1, 1, DT_F32), rdg = t_new(&REF, 1, c, 1, 1, DT_F32);
+        Tensor gdb = t_new(&GPU, 1, c, 1, 1, DT_F32), rdb = t_new(&REF, 1, c, 1, 1, DT_F32);
+        CHECK_OK(GPU.ops->batchnorm_add_relu_backward(GPU.ctx, &ga, &gy, gd1, gd2, &gg, &gsm,
+                                                      &gsi, &gdx, &gdr, &gdg, &gdb));
+        /* the reference gets the statistics the GPU saved, as it gets its y */
+        float *smv = a16_host(&gsm), *siv = a16_host(&gsi);
+        Tensor rsm2 = t_from(&REF, 1, c, 1, 1, smv), rsi2 = t_from(&REF, 1, c, 1, 1, siv);
+        free(smv);
+        free(siv);
+        CHECK_OK(REF.ops->batchnorm_add_relu_backward(REF.ctx, &ra, &ryy, rd1, rd2, &rg, &rsm2,
+                                                      &rsi2, &rdx, &rdr, &rdg, &rdb));
+        CHECK_INT(gdx.layout, ga.layout);
+        a16_check("act16 bn+add+relu backward: dx", &gdx, &rdx);
+        a16_check("act16 bn+add+relu backward: dr", &gdr, &rdr);
+        a16_stat("act16 bn+add+relu backward: dgamma", &gdg, &rdg);
+        a16_stat("act16 bn+add+relu backward: dbeta", &gdb, &rdb);
+        free(v);
+        free(yv);
+        Tensor *gts[] = {&grm, &grv, &gy, &gsm, &gsi, &gdy, &gdx, &gdr, &gdg, &gdb};
+        Tensor *rts[] = {&rrm, &rrv, &ry, &rsm, &rsi, &rdy, &ryy, &rdx, &rdr, &rdg, &rdb,
+                         &rsm2, &rsi2};
+        free_tensors(&GPU, gts, 10);
+        free_tensors(&REF, rts, 13);
+    }
+
+    /* elementwise with mixed inputs; copy, accumulate, scale */
+    {
+        Tensor gy = t_new(&GPU, n, c, h, w, DT_F32), ry = t_new(&REF, n, c, h, w, DT_F32);
+        CHECK_OK(GPU.ops->add(GPU.ctx, &ga, &gf, &gy));
+        CHECK_OK(REF.ops->add(REF.ctx, &ra, &rf, &ry));
+        CHECK_INT(gy.layout, ga.layout);
+        a16_check("act16 add (16-bit + fp32)", &gy, &ry);
+        CHECK_OK(GPU.ops->add(GPU.ctx, &gf, &ga, &gy));
+        CHECK_INT(gy.layout, 0);
+        a16_check("act16 add (fp32 + 16-bit)", &gy, &ry);
+        CHECK_OK(GPU.ops->copy(GPU.ctx, &gy, &ga));
+        CHECK_INT(gy.layout, ga.layout);
+        CHECK_OK(GPU.ops->accumulate(GPU.ctx, &gy, &gf));
+        a16_check("act16 accumulate", &gy, &ry);
+        CHECK_OK(GPU.ops->copy(GPU.ctx, &gy, &ga));
+        CHECK_OK(GPU.ops->scale(GPU.ctx, &gy, 2.0f));
+        float *s2 = a16_host(&gy), *av = a16_host(&ga);
+        for (size_t i = 0; i < count; i++)
+            av[i] *= 2.0f;
+        CHECK_ARRAY("act16 scale by 2", s2, av, count, 0, 0);
+        double ss = 0.0, want = 0.0;
+        int nonfinite = 1;
+        CHECK_OK(GPU.ops->sum_squares(GPU.ctx, &gy, &ss, &nonfinite));
+        for (size_t i = 0; i < count; i++)
+            want += (double)av[i] * av[i];
+        CHECK_NEAR(ss, want, 0, 1e-6);
+        CHECK_INT(nonfinite, 0);
+        free(s2);
+        free(av);
+        Tensor *gts[] = {&gy};
+        Tensor *rts[] = {&ry};
+        free_tensors(&GPU, gts, 1);
+        free_tensors(&REF, rts, 1);
+    }
+
+    /* dropout (mask as the reference draws it), option-A shortcut, max pool with indices */
+    {
+        Tensor gy = t_new(&GPU, n, c, h, w, DT_F32), ry = t_new(&REF, n, c, h, w, DT_F32);
+        Tensor gm = t_new(&GPU, n, c, h, w, DT_U8), rm = t_new(&REF, n, c, h, w, DT_U8);
+        CHECK_OK(GPU.ops->dropout_forward(GPU.ctx, 0.3f, 0, 99, &ga, &gy, &gm));
+        CHECK_OK(REF.ops->dropout_forward(REF.ctx, 0.3f, 0, 99, &ra, &ry, &rm));
+        a16_check("act16 dropout", &gy, &ry);
+        uint8_t *m1 = malloc(count), *m2 = malloc(count);
+        CHECK_OK(GPU.ops->download(GPU.ctx, &gm, m1));
+        CHECK_OK(REF.ops->download(REF.ctx, &rm, m2));
+        CHECK(memcmp(m1, m2, count) == 0);
+        free(m1);
+        free(m2);
+        Tensor gp = t_new(&GPU, n, 2 * c, h / 2, w / 2, DT_F32);
+        Tensor rp = t_new(&REF, n, 2 * c, h / 2, w / 2, DT_F32);
+        CHECK_OK(GPU.ops->pad_channels_forward(GPU.ctx, 2, &ga, &gp));
+        CHECK_OK(REF.ops->pad_channels_forward(REF.ctx, 2, &ra, &rp));
+        float *pv = a16_host(&gp);
+        CHECK_TENSOR("act16 pad_channels", &REF, &rp, pv, tensor_numel(&rp), 0, 0);
+        free(pv);
+        PoolDesc pd = {POOL_MAX, 2, 2, 0, NULL};
+        Tensor gq = t_new(&GPU, n, c, h / 2, w / 2, DT_F32), rq = t_new(&REF, n, c, h / 2, w / 2,
+                                                                         DT_F32);
+        Tensor gi = t_new(&GPU, n, c, h / 2, w / 2, DT_I32), ri = t_new(&REF, n, c, h / 2, w / 2,
+                                                                         DT_I32);
+        CHECK_OK(GPU.ops->pool2d_forward(GPU.ctx, &pd, &ga, &gq, &gi));
+        CHECK_OK(REF.ops->pool2d_forward(REF.ctx, &pd, &ra, &rq, &ri));
+        float *qv = a16_host(&gq);
+        CHECK_TENSOR("act16 max pool", &REF, &rq, qv, tensor_numel(&rq), 0, 0);
+        free(qv);
+        size_t nq = tensor_numel(&rq);
+        int32_t *i1 = malloc(nq * 4), *i2 = malloc(nq * 4);
+        CHECK_OK(GPU.ops->download(GPU.ctx, &gi, i1));
+        CHECK_OK(REF.ops->download(REF.ctx, &ri, i2));
+        CHECK(memcmp(i1, i2, nq * 4) == 0);
+        free(i1);
+        free(i2);
+        Tensor *gts[] = {&gy, &gm, &gp, &gq, &gi};
+        Tensor *rts[] = {&ry, &rm, &rp, &rq, &ri};
+        free_tensors(&GPU, gts, 5);
+        free_tensors(&REF, rts, 5);
+    }
+
+    /* the head: global average pool of a 16-bit map, linear on it, and back */
+    {
+        const int k = 10;
+        float *hw = rnd((size_t)k * c, 531, -1, 1), *hdz = rnd((size_t)n * k, 532, -1, 1);
+        PoolDesc pd = {POOL_AVG, h, 1, 0, NULL};
+        Tensor gq = t_new(&GPU, n, c, 1, 1, DT_F32), rq = t_new(&REF, n, c, 1, 1, DT_F32);
+        Tensor gw = t_from(&GPU, k, c, 1, 1, hw), rw = t_from(&REF, k, c, 1, 1, hw);
+        Tensor gz = t_new(&GPU, n, k, 1, 1, DT_F32), rz = t_new(&REF, n, k, 1, 1, DT_F32);
+        Tensor gdz = t_from(&GPU, n, k, 1, 1, hdz), rdz = t_from(&REF, n, k, 1, 1, hdz);
+        Tensor gdq = t_new(&GPU, n, c, 1, 1, DT_F32), rdq = t_new(&REF, n, c, 1, 1, DT_F32);
+        Tensor gdw = t_new(&GPU, k, c, 1, 1, DT_F32), rdw = t_new(&REF, k, c, 1, 1, DT_F32);
+        Tensor gdx = t_new(&GPU, n, c, h, w, DT_F32), rdx = t_new(&REF, n, c, h, w, DT_F32);
+        CHECK_OK(GPU.ops->pool2d_forward(GPU.ctx, &pd, &ga, &gq, NULL));
+        CHECK_OK(REF.ops->pool2d_forward(REF.ctx, &pd, &ra, &rq, NULL));
+        a16_check("act16 global average pool", &gq, &rq);
+        /* the reference's linear gets the pooled values the GPU has, rounded to 16 bits */
+        float *qv = a16_host(&gq);
+        CHECK_OK(REF.ops->upload(REF.ctx, &rq, qv));
+        free(qv);
+        CHECK_OK(GPU.ops->linear_forward(GPU.ctx, &gq, &gw, NULL, &gz));
+        CHECK_OK(REF.ops->linear_forward(REF.ctx, &rq, &rw, NULL, &rz));
+        a16_stat("act16 linear on a 16-bit input", &gz, &rz);
+        CHECK_OK(GPU.ops->linear_backward(GPU.ctx, &gq, &gw, &gdz, &gdq, &gdw, NULL));
+        CHECK_OK(REF.ops->linear_backward(REF.ctx, &rq, &rw, &rdz, &rdq, &rdw, NULL));
+        a16_stat("act16 linear backward: dx", &gdq, &rdq);
+        a16_stat("act16 linear backward: dw", &gdw, &rdw);
+        CHECK_OK(GPU.ops->pool2d_backward(GPU.ctx, &pd, &ga, &gq, NULL, &gdq, &gdx));
+        CHECK_OK(REF.ops->pool2d_backward(REF.ctx, &pd, &ra, &rq, NULL, &rdq, &rdx));
+        CHECK_INT(gdx.layout, ga.layout);
+        a16_check("act16 global average pool backward (fp32 dy)", &gdx, &rdx);
+        free(hw);
+        free(hdz);
+        Tensor *gts[] = {&gq, &gw, &gz, &gdz, &gdq, &gdw, &gdx};
+        Tensor *rts[] = {&rq, &rw, &rz, &rdz, &rdq, &rdw, &rdx};
+        free_tensors(&GPU, gts, 7);
+        free_tensors(&REF, rts, 7);
+    }
+
+    /* a convolution reading a 16-bit input directly, and its gradients */
+    {
+        const int co = 32;
+        size_t nw = (size_t)co * c * 9, ny = (size_t)n * co * h * w;
+        float *hw = rnd(nw, 541, -0.5f, 0.5f), *hdy = rnd(ny, 542, -1, 1);
+        float *av = a16_host(&ga), *aa = absd(av, count), *aw = absd(hw, nw), *ady = absd(hdy, ny);
+        ConvShape cs = {n, c, h, w, co, 3, 3, 1, 1, 0};
+        ConvDesc d = {.c_in = c, .c_out = co, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+        Tensor gw = t_from(&GPU, co, c, 3, 3, hw), gy = t_new(&GPU, n, co, h, w, DT_F32);
+        Tensor gdy = t_from(&GPU, n, co, h, w, hdy), gdx = t_new(&GPU, n, c, h, w, DT_F32);
+        Tensor gdw = t_new(&GPU, co, c, 3, 3, DT_F32);
+        CHECK_OK(GPU.ops->conv2d_forward(GPU.ctx, &d, &ga, &gw, NULL, &gy));
+        CHECK_OK(GPU.ops->conv2d_backward_data(GPU.ctx, &d, &gdy, &gw, &gdx));
+        CHECK_OK(GPU.ops->conv2d_backward_filter(GPU.ctx, &d, &ga, &gdy, &gdw, NULL));
+        CHECK(gy.layout != 0 && gdx.layout != 0 && gdw.layout == 0);
+        ConvOut r = conv_run(&REF, &cs, NULL, av, hw, NULL, hdy);
+        ConvOut bound = conv_run(&REF, &cs, NULL, aa, aw, NULL, ady);
+        float *y = a16_host(&gy), *dx = a16_host(&gdx), *dw = a16_host(&gdw);
+        CHECK_BOUND("act16 conv from a 16-bit input: y", y, r.y, bound.y, ny, 1e-6, 1.0 / 128);
+        CHECK_BOUND("act16 conv: dx", dx, r.dx, bound.dx, count, 1e-6, 1.0 / 128);
+        CHECK_BOUND("act16 conv: dw", dw, r.dw, bound.dw, nw, 1e-6, 1.0 / 128);
+        if (d.plan)
+            GPU.ops->plan_free(GPU.ctx, d.plan);
+        conv_out_free(&r);
+        conv_out_free(&bound);
+        float *fs[] = {hw, hdy, av, aa, aw, ady, y, dx, dw};
+        for (int i = 0; i < 9; i++)
+            free(fs[i]);
+        Tensor *gts[] = {&gw, &gy, &gdy, &gdx, &gdw};
+        free_tensors(&GPU, gts, 5);
+    }
+
+    free(hf);
+    free(hg);
+    free(hbeta);
+    free(hrm);
+    free(hrv);
+    Tensor *gts[] = {&ga, &gb, &gf, &gg, &gbe};
+    Tensor *rts[] = {&ra, &rb, &rf, &rg, &rbe};
+    free_tensors(&GPU, gts, 5);
+    free_tensors(&REF, rts, 5);
+    set_precision(1, 0);
+}
+
 int main(int argc, char **argv) {
     const char *name = argc > 1 ? argv[1] : "cuda";
     Status st = backend_create(name, 0, &GPU, NULL);
@@ -1219,6 +1516,7 @@ int main(int argc, char **argv) {
     test_sum_squares();
     if (strcmp(name, "cuda") == 0)
         test_augment();
+    test_act16();
     test_models();
     backend_destroy(&GPU);
     backend_destroy(&REF);
