@@ -35,28 +35,36 @@ template <typename T> struct Buf {
     T *data() { return p; }
 };
 
+/* The two steps of phase 2, each for every thread of the block before the next (the
+ * kernel's barriers). */
+template <int V>
+void phase2(const nhwc::BnShape &s, int cb, int p, const double *sh, double *sh2, double *part) {
+    for (int t = 0; t < kThreads; t++)
+        nhwc::sums_phase2a<V>(s, cb, p, t, sh, sh2, part);
+    for (int t = 0; t < kThreads; t++)
+        nhwc::sums_phase2b<V>(s, cb, p, t, sh2, part);
+}
+
 template <int H16, int V>
 void stats(const nhwc::BnShape &s, const uint16_t *x, double *part, float *pivot) {
-    Buf<double> sh(nhwc::kShared);
+    Buf<double> sh(nhwc::kShared), sh2(2 * kThreads);
     for (int cb = 0; cb < nhwc::channel_blocks(s.C); cb++)
         for (int p = 0; p < s.P; p++) {
             for (int t = 0; t < kThreads; t++)
                 nhwc::stats_phase1<H16, V>(s, cb, p, t, x, sh.data(), pivot);
-            for (int t = 0; t < kThreads; t++)
-                nhwc::sums_phase2<V>(s, cb, p, t, sh.data(), part);
+            phase2<V>(s, cb, p, sh.data(), sh2.data(), part);
         }
 }
 
 template <int H16, int MODE, int V>
 void grad_sums(const nhwc::BnShape &s, const uint16_t *x, const uint16_t *y, const uint16_t *dy,
                const uint16_t *dy2, const float *mean, double *part) {
-    Buf<double> sh(nhwc::kShared);
+    Buf<double> sh(nhwc::kShared), sh2(2 * kThreads);
     for (int cb = 0; cb < nhwc::channel_blocks(s.C); cb++)
         for (int p = 0; p < s.P; p++) {
             for (int t = 0; t < kThreads; t++)
                 nhwc::grad_phase1<H16, MODE, V>(s, cb, p, t, x, y, dy, dy2, mean, sh.data());
-            for (int t = 0; t < kThreads; t++)
-                nhwc::sums_phase2<V>(s, cb, p, t, sh.data(), part);
+            phase2<V>(s, cb, p, sh.data(), sh2.data(), part);
         }
 }
 

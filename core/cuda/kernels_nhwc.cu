@@ -35,10 +35,12 @@ unsigned blocks_for(size_t n) {
 template <int H16, int V>
 __global__ void __launch_bounds__(kThreads) stats_k(nhwc::BnShape s, const uint16_t *x,
                                                     double *part, float *pivot_out) {
-    __shared__ double sh[nhwc::kShared];
+    __shared__ double sh[nhwc::kShared], sh2[2 * kThreads];
     nhwc::stats_phase1<H16, V>(s, blockIdx.x, blockIdx.y, threadIdx.x, x, sh, pivot_out);
     __syncthreads();
-    nhwc::sums_phase2<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh, part);
+    nhwc::sums_phase2a<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh, sh2, part);
+    __syncthreads();
+    nhwc::sums_phase2b<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh2, part);
 }
 
 template <int H16, int MODE, int V>
@@ -46,11 +48,13 @@ __global__ void __launch_bounds__(kThreads) grad_sums_k(nhwc::BnShape s, const u
                                                         const uint16_t *y, const uint16_t *dy,
                                                         const uint16_t *dy2, const float *mean,
                                                         double *part) {
-    __shared__ double sh[nhwc::kShared];
+    __shared__ double sh[nhwc::kShared], sh2[2 * kThreads];
     nhwc::grad_phase1<H16, MODE, V>(s, blockIdx.x, blockIdx.y, threadIdx.x, x, y, dy, dy2, mean,
                                     sh);
     __syncthreads();
-    nhwc::sums_phase2<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh, part);
+    nhwc::sums_phase2a<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh, sh2, part);
+    __syncthreads();
+    nhwc::sums_phase2b<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh2, part);
 }
 
 template <int H16, int MODE, int V>

@@ -211,22 +211,57 @@ template <int V> struct Acc {
     }
 };
 
-/* Phase 2, common to both sums: channel partials of this block into part. */
+/* Phase 2, common to both sums, in two steps with a barrier between: the rows_per_pass
+ * partials of each of the block's Gb * V channels are added by tpc threads each (2a, into sh2)
+ * and then by one (2b, into part), so all threads share the work even when the block has few
+ * channels (16 channels: 128 partials each). With more than kThreads channels, 2a adds each
+ * channel's partials on one thread straight into part and 2b has nothing to do. The order of
+ * the additions is fixed either way. sh2 holds 2 * kThreads doubles. */
+template <int V> NHWC_HD int sums_tpc(const BlockGeom &b) {
+    const int channels = b.Gb * V;
+    return channels > kThreads ? 0 : kThreads / channels;
+}
+
 template <int V>
-NHWC_HD void sums_phase2(const BnShape &s, int cb, int p, int t, const double *sh, double *part) {
+NHWC_HD void sums_phase2a(const BnShape &s, int cb, int p, int t, const double *sh, double *sh2,
+                          double *part) {
     const BlockGeom b = geom(s, V, cb, p);
-    for (int j = t; j < b.Gb * V; j += kThreads) {
-        const int gi = j / V, k = j % V;
+    const int tpc = sums_tpc<V>(b), step = tpc ? tpc : 1;
+    for (int j = tpc ? t / tpc : t; j < b.Gb * V; j += tpc ? b.Gb * V : kThreads) {
+        const int gi = j / V, k = j % V, sub = tpc ? t % tpc : 0;
         double a = 0.0, q = 0.0;
-        for (int ro = 0; ro < b.rows_per_pass; ro++) {
+        for (int ro = sub; ro < b.rows_per_pass; ro += step) {
             const size_t at = ((size_t)(ro * b.Gb + gi)) * 2 * V + 2 * k;
             a += sh[at];
             q += sh[at + 1];
         }
-        const int c = (b.g0 + gi) * V + k;
-        part[2 * ((size_t)c * s.P + p)] = a;
-        part[2 * ((size_t)c * s.P + p) + 1] = q;
+        if (tpc) {
+            sh2[2 * t] = a;
+            sh2[2 * t + 1] = q;
+        } else {
+            const int c = (b.g0 + gi) * V + k;
+            part[2 * ((size_t)c * s.P + p)] = a;
+            part[2 * ((size_t)c * s.P + p) + 1] = q;
+        }
     }
+}
+
+template <int V>
+NHWC_HD void sums_phase2b(const BnShape &s, int cb, int p, int t, const double *sh2,
+                          double *part) {
+    const BlockGeom b = geom(s, V, cb, p);
+    const int tpc = sums_tpc<V>(b);
+    if (!tpc || t >= b.Gb * V)
+        return;
+    double a = 0.0, q = 0.0;
+    for (int sub = 0; sub < tpc; sub++) {
+        a += sh2[2 * (t * tpc + sub)];
+        q += sh2[2 * (t * tpc + sub) + 1];
+    }
+    const int gi = t / V, k = t % V;
+    const int c = (b.g0 + gi) * V + k;
+    part[2 * ((size_t)c * s.P + p)] = a;
+    part[2 * ((size_t)c * s.P + p) + 1] = q;
 }
 
 /* Forward, phase 1: sums of d = x - pivot[c] and d * d, pivot[c] = x at row 0. Slice 0's
