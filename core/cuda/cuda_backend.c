@@ -354,6 +354,9 @@ static const char *cuda_describe(void *vctx) {
     if (ctx->act16 && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", activations in %s "
                  "channels-last", cuda_precision_name(ctx->prec));
+    else if (ctx->act16_wanted && len < sizeof ctx->description)
+        snprintf(ctx->description + len, sizeof ctx->description - len, " (SHORTCUT_CUDA_ACT16 "
+                 "has no effect in fp32)");
     len = strlen(ctx->description);
     if (ctx->deterministic && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", deterministic");
