@@ -2,9 +2,10 @@
  * stored channels-last in 16 bits (kernels_nhwc.cu), as __host__ __device__ functions.
  *
  * Why a header of thread bodies: the kernels are thin loops around these functions, and
- * tests/test_cuda_nhwc.cu runs the same functions on the CPU, thread by thread and block by
- * block, against the reference backend. So the index arithmetic, the reductions and the
- * rounding are checked on machines without a GPU; only the launch itself needs one.
+ * tests/nhwc_emulate.cu runs the same functions on the CPU, thread by thread and block by
+ * block, which test_cuda_nhwc checks against the reference backend. So the index arithmetic,
+ * the reductions and the rounding are checked on machines without a GPU; only the launch
+ * itself needs one.
  *
  * Storage: a tensor of logical shape (N, C, H, W) holds N*H*W rows of C 16-bit values, row
  * (n, i, j) at ((n * H + i) * W + j) * C. The 16 bits are bf16 (H16 = 0) or IEEE half
