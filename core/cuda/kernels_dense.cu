@@ -7,17 +7,12 @@
  * microseconds and keeps the loss, argmax tie rule (first maximum) and gradient equal to the
  * CPU's. */
 #include "cuda_kernels.h"
+#include "kernels_launch.cuh"
 
 namespace {
 
-const int kThreads = 256;
-
-unsigned blocks_for(size_t n) {
-    size_t b = (n + kThreads - 1) / kThreads;
-    if (b == 0)
-        b = 1;
-    return b > 4096 ? 4096u : (unsigned)b;
-}
+using launch::blocks_for;
+using launch::kThreads;
 
 __global__ void bias_rows_k(float *y, const float *b, int n, int m) {
     const size_t total = (size_t)n * (size_t)m;

@@ -9,23 +9,13 @@
 #include <cuda_fp16.h>
 
 #include "cuda_kernels.h"
+#include "kernels_launch.cuh"
 #include "rng.h"
 
 namespace {
 
-const int kThreads = 256;
-const unsigned kMaxBlocks = 4096;
-
-unsigned blocks_for(size_t n) {
-    size_t b = (n + kThreads - 1) / kThreads;
-    if (b == 0)
-        b = 1;
-    return b > kMaxBlocks ? kMaxBlocks : (unsigned)b;
-}
-
-#define GRID_STRIDE(i, n)                                                                        \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                       \
-         i += (size_t)gridDim.x * blockDim.x)
+using launch::blocks_for;
+using launch::kThreads;
 
 __global__ void fill_k(float *p, size_t n, float v) {
     GRID_STRIDE(i, n) p[i] = v;

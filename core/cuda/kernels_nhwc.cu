@@ -11,24 +11,15 @@
  * innermost, so a block reads whole rows (coalesced) and each thread keeps the sums of its V
  * channels; the finishing kernels are kernels_bn.cu's, shared with the NCHW path. */
 #include "cuda_kernels.h"
+#include "kernels_launch.cuh"
 #include "kernels_nhwc.cuh"
 
 namespace {
 
 using nhwc::kThreads;
+static_assert(nhwc::kThreads == launch::kThreads, "one block size for all kernels");
 
-const unsigned kMaxBlocks = 8192;
-
-unsigned blocks_for(size_t n) {
-    size_t b = (n + kThreads - 1) / kThreads;
-    if (b == 0)
-        b = 1;
-    return b > kMaxBlocks ? kMaxBlocks : (unsigned)b;
-}
-
-#define GRID_STRIDE(i, n)                                                                        \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                       \
-         i += (size_t)gridDim.x * blockDim.x)
+unsigned blocks_for(size_t n) { return launch::blocks_for(n, 8192); }
 
 /* ---- batchnorm ---- */
 

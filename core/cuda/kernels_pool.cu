@@ -6,18 +6,12 @@
  * (count_include_pad=True). Backward is a gather (one thread per input element summing the
  * windows that cover it, in window order), so it needs no atomics and reproduces run to run. */
 #include "cuda_kernels.h"
+#include "kernels_launch.cuh"
 
 namespace {
 
-const int kThreads = 256;
-const unsigned kMaxBlocks = 4096;
-
-unsigned blocks_for(size_t n) {
-    size_t b = (n + kThreads - 1) / kThreads;
-    if (b == 0)
-        b = 1;
-    return b > kMaxBlocks ? kMaxBlocks : (unsigned)b;
-}
+using launch::blocks_for;
+using launch::kThreads;
 
 /* In-plane position (ih * w + iw) of the maximum of window (i, j); every window holds at least
  * one in-bounds element because the caller checks 2 * pad <= k. As in the reference, a NaN
