@@ -328,7 +328,6 @@ static Status cuda_set_precision(void *vctx, int precision, int deterministic) {
     ctx->prec = p;
     snprintf(ctx->prec_note, sizeof ctx->prec_note, "%s", note);
     ctx->deterministic = deterministic != 0;
-    ctx->act16 = ctx->act16_wanted && p != CUDA_PREC_FP32;
     return ST_OK;
 }
 
@@ -351,10 +350,10 @@ static const char *cuda_describe(void *vctx) {
                  "fp32: no %s algorithm)", ctx->lp_fallbacks, ctx->lp_fallbacks == 1 ? "" : "s",
                  cuda_precision_name(ctx->prec));
     len = strlen(ctx->description);
-    if (ctx->act16 && len < sizeof ctx->description)
+    if (ctx->act16 && ctx->prec != CUDA_PREC_FP32 && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", activations in %s "
                  "channels-last", cuda_precision_name(ctx->prec));
-    else if (ctx->act16_wanted && len < sizeof ctx->description)
+    else if (ctx->act16 && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, " (SHORTCUT_CUDA_ACT16 "
                  "has no effect in fp32)");
     len = strlen(ctx->description);
@@ -508,7 +507,7 @@ Status backend_cuda_create(Backend *out) {
     ctx->prec = CUDA_PREC_FP32;   /* until set_precision: what the parity tests compare */
     /* Off by default until a GPU run has checked it (docs/GPU.md, "16-bit activations"). */
     const char *act16 = getenv("SHORTCUT_CUDA_ACT16");
-    ctx->act16_wanted = act16 && strcmp(act16, "1") == 0;
+    ctx->act16 = act16 && strcmp(act16, "1") == 0;
     ctx->requested_precision = CUDA_REQ_FP32;
     out->ops = &CUDA_OPS;
     out->ctx = ctx;

@@ -350,8 +350,8 @@ static Status operand(CudaCtx *ctx, int prec, const Tensor *src, int cpad, int s
     return ST_OK;
 }
 
-/* Whether a result in 16 bits is handed on as it is (a 16-bit activation) instead of being
- * converted to fp32: with 16-bit activations on, for an activation (not a weight gradient, no
+/* Whether a result in 16 bits (prec, the plan's) is handed on as it is (a 16-bit activation)
+ * instead of being converted to fp32: with 16-bit activations on, for an activation (not a weight gradient, no
  * bias to add in fp32) whose channels need no padding and suit cuDNN's channels-last kernels. */
 static int hand_on(const CudaCtx *ctx, int prec, const Tensor *dst, int cpad, int activation) {
     return ctx->act16 && prec != CUDA_PREC_FP32 && activation && cpad == dst->c &&

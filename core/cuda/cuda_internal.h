@@ -11,7 +11,7 @@
  * computes with fp32 accumulation, and the result is converted back. Master weights, their
  * gradients, the batchnorm statistics, the loss and the optimizer stay fp32 either way.
  *
- * 16-bit activations (ctx->act16): a convolution computing in bf16/fp16 hands its output on
+ * 16-bit activations (ctx->act16, in bf16/fp16 only): a convolution computing in bf16/fp16 hands its output on
  * as cuDNN wrote it (channels-last, 16 bits), and every op writes its output in the layout of
  * its main input, converting a second input that arrives in another layout (cuda_view). So
  * between two convolutions nothing is converted: batchnorm, relu, add, dropout, pooling and
@@ -66,8 +66,7 @@ typedef struct CudaCtx {
     char prec_note[160];       /* why prec differs from the request ("" when it does not) */
     int deterministic;
     int lp_fallbacks;          /* convolutions in fp32 for want of a bf16/fp16 algorithm */
-    int act16_wanted;          /* SHORTCUT_CUDA_ACT16=1: hand activations on in 16 bits */
-    int act16;                 /* ... and the precision is bf16/fp16, so they are */
+    int act16;                 /* SHORTCUT_CUDA_ACT16=1: 16-bit activations in bf16/fp16 */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */

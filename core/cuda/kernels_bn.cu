@@ -358,8 +358,7 @@ cudaError_t cuk_bn_backward(const float *x, const float *y, const float *dy, con
         if (mode == CUK_BN_PLAIN) BN_SUMS(CUK_BN_PLAIN, V);                                      \
         else if (mode == CUK_BN_RELU) BN_SUMS(CUK_BN_RELU, V);                                   \
         else BN_SUMS(CUK_BN_ADD_RELU, V);                                                        \
-        grad_finish_k<<<(C + 127) / 128, 128, 0, s>>>(part, C, P, m, gamma, save_invstd,        \
-                                                      dgamma, dbeta, coef);                      \
+        cuk_bn_grad_finish(part, C, P, m, gamma, save_invstd, dgamma, dbeta, coef, s);         \
         if (mode == CUK_BN_PLAIN) BN_GRAD(CUK_BN_PLAIN, V);                                      \
         else if (mode == CUK_BN_RELU) BN_GRAD(CUK_BN_RELU, V);                                   \
         else BN_GRAD(CUK_BN_ADD_RELU, V);                                                        \
