@@ -121,7 +121,7 @@ step_test() {
   [ -x "$BUILD/test_cuda_parity" ] || die "no build in $BUILD (run the build step)"
   local rc=0 t cmd a16
   : > "$OUTDIR/test.txt"
-  # each CUDA test with 16-bit activations off (the default) and on (SHORTCUT_CUDA_ACT16=1)
+  # each CUDA test with 16-bit activations off (SHORTCUT_CUDA_ACT16=0) and on (the default)
   for a16 in ${TEST_ACT16:-0 1}; do
     for t in "test_cuda_logic" "test_cuda_parity" "test_ops cuda" "test_batchnorm cuda"; do
       say "test: $t (SHORTCUT_CUDA_ACT16=$a16)"

@@ -150,6 +150,16 @@ void emu_from_nhwc16(const uint16_t *x, float *y, int n, int c, int hw, int half
                 y[((size_t)i * c + ch) * hw + s] = emu_from16(x[((size_t)i * hw + s) * c + ch], half);
 }
 
+/* A channel's two sums as the finishing kernels' warp adds them: every lane, then the tree. */
+static void finish_sums(const double *part, int c, int P, double &sum, double &sq) {
+    double s[nhwc::kLanes], q[nhwc::kLanes];
+    for (int lane = 0; lane < nhwc::kLanes; lane++)
+        nhwc::lane_sums(part, c, P, lane, s[lane], q[lane]);
+    nhwc::lane_tree(s, q);
+    sum = s[0];
+    sq = q[0];
+}
+
 int emu_bn_slices(int rows, int C, int sm_count) { return nhwc::bn_slices(rows, C, sm_count); }
 
 void emu_bn_forward_train(const uint16_t *x, const uint16_t *r, uint16_t *y, int rows, int C,
@@ -168,9 +178,12 @@ void emu_bn_forward_train(const uint16_t *x, const uint16_t *r, uint16_t *y, int
         if (vec == 8) stats<0, 8>(s, x, part.data(), pivot);
         else stats<0, 1>(s, x, part.data(), pivot);
     }
-    for (int c = 0; c < C; c++)
-        nhwc::stats_finish_channel(c, part.data(), C, P, rows, pivot, 1, gamma, beta, run_mean,
-                                   run_var, momentum, eps, save_mean, save_invstd, coef.data());
+    for (int c = 0; c < C; c++) {
+        double sum, sq;
+        finish_sums(part.data(), c, P, sum, sq);
+        nhwc::stats_finish_channel(c, sum, sq, C, rows, pivot, 1, gamma, beta, run_mean, run_var,
+                                   momentum, eps, save_mean, save_invstd, coef.data());
+    }
     dispatch<Apply>(half, mode, vec, (size_t)rows * C, C, x, r, y, (const float *)coef.data());
 }
 
@@ -183,9 +196,12 @@ void emu_bn_backward(const uint16_t *x, const uint16_t *y, const uint16_t *dy,
     Buf<float> coef((size_t)3 * C);
     const int vec = nhwc::vec_of(C);
     dispatch<GradSums>(half, mode, vec, s, x, y, dy, dy2, save_mean, part.data());
-    for (int c = 0; c < C; c++)
-        nhwc::grad_finish_channel(c, part.data(), C, P, rows, gamma, save_invstd, dgamma, dbeta,
+    for (int c = 0; c < C; c++) {
+        double sum, sq;
+        finish_sums(part.data(), c, P, sum, sq);
+        nhwc::grad_finish_channel(c, sum, sq, C, rows, gamma, save_invstd, dgamma, dbeta,
                                   coef.data());
+    }
     dispatch<GradApply>(half, mode, vec, (size_t)rows * C, C, x, y, dy, dy2, save_mean,
                         (const float *)coef.data(), dx, dr);
 }

@@ -189,7 +189,8 @@ static ConvOut conv_run(Backend *b, const ConvShape *s, ConvDesc *d, const float
     int wo = conv_out_size(s->w, s->kw, s->stride, s->pad);
     Tensor x = t_from(b, s->n, s->cin, s->h, s->w, hx);
     Tensor w = t_from(b, s->cout, s->cin, s->kh, s->kw, hw);
-    Tensor bias = t_from(b, 1, s->cout, 1, 1, hb);
+    /* hb may be NULL when the shape has no bias */
+    Tensor bias = s->bias ? t_from(b, 1, s->cout, 1, 1, hb) : t_new(b, 1, s->cout, 1, 1, DT_F32);
     Tensor dy = t_from(b, s->n, s->cout, ho, wo, hdy);
     Tensor y = t_new(b, s->n, s->cout, ho, wo, DT_F32);
     Tensor dx = t_new(b, s->n, s->cin, s->h, s->w, DT_F32);
@@ -1188,12 +1189,12 @@ static void test_models(void) {
 }
 
 /* ------------------------------------------------------------------------------------------
- * 16-bit activations (SHORTCUT_CUDA_ACT16=1): every op fed the 16-bit channels-last tensors a
- * bf16 convolution hands on, alone and mixed with fp32 inputs, against the reference fed the
- * same values. Outputs rounded to bf16 once: 2^-8 relative + 1e-5 of the largest |value|;
+ * 16-bit activations (the default): every op fed the 16-bit channels-last tensors a bf16
+ * convolution hands on, alone and mixed with fp32 inputs, against the reference fed the same
+ * values. Outputs rounded to bf16 once: 2^-8 relative + 1e-5 of the largest |value|;
  * batchnorm statistics and parameter gradients as in test_batchnorm; max pooling, its indices,
- * dropout masks, pad_channels, copy and scale by 2 exactly. Without the variable (the default)
- * this part says so and checks nothing. */
+ * dropout masks, pad_channels, copy and scale by 2 exactly. With SHORTCUT_CUDA_ACT16=0 this
+ * part says so and checks nothing. */
 
 #define RT16 (1.0 / 256)
 
@@ -1251,7 +1252,7 @@ static void test_act16(void) {
     if (!set_precision(2, 0))
         return;
     if (!strstr(GPU.ops->describe(GPU.ctx), "activations in bf16")) {
-        printf("test_cuda_parity: 16-bit activations are off (SHORTCUT_CUDA_ACT16 unset): their "
+        printf("test_cuda_parity: 16-bit activations are off (SHORTCUT_CUDA_ACT16=0): their "
                "checks did not run\n");
         set_precision(1, 0);
         return;

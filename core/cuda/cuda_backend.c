@@ -353,9 +353,9 @@ static const char *cuda_describe(void *vctx) {
     if (ctx->act16 && ctx->prec != CUDA_PREC_FP32 && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", activations in %s "
                  "channels-last", cuda_precision_name(ctx->prec));
-    else if (ctx->act16 && len < sizeof ctx->description)
-        snprintf(ctx->description + len, sizeof ctx->description - len, " (SHORTCUT_CUDA_ACT16 "
-                 "has no effect in fp32)");
+    else if (!ctx->act16 && ctx->prec != CUDA_PREC_FP32 && len < sizeof ctx->description)
+        snprintf(ctx->description + len, sizeof ctx->description - len, ", activations in fp32 "
+                 "(SHORTCUT_CUDA_ACT16=0)");
     len = strlen(ctx->description);
     if (ctx->deterministic && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", deterministic");
@@ -505,9 +505,10 @@ Status backend_cuda_create(Backend *out) {
                           sizeof(CudaSumResult) + 64;
     PROBE_RT(cudaMalloc(&ctx->reduce, reduce_bytes));
     ctx->prec = CUDA_PREC_FP32;   /* until set_precision: what the parity tests compare */
-    /* Off by default until a GPU run has checked it (docs/GPU.md, "16-bit activations"). */
+    /* On by default since session 7's H100 run (docs/GPU.md, "16-bit activations");
+     * SHORTCUT_CUDA_ACT16=0 keeps activations fp32 NCHW, for comparisons. */
     const char *act16 = getenv("SHORTCUT_CUDA_ACT16");
-    ctx->act16 = act16 && strcmp(act16, "1") == 0;
+    ctx->act16 = !(act16 && strcmp(act16, "0") == 0);
     ctx->requested_precision = CUDA_REQ_FP32;
     out->ops = &CUDA_OPS;
     out->ctx = ctx;

@@ -11,9 +11,10 @@
  * computes with fp32 accumulation, and the result is converted back. Master weights, their
  * gradients, the batchnorm statistics, the loss and the optimizer stay fp32 either way.
  *
- * 16-bit activations (ctx->act16, in bf16/fp16 only): a convolution computing in bf16/fp16 hands its output on
- * as cuDNN wrote it (channels-last, 16 bits), and every op writes its output in the layout of
- * its main input, converting a second input that arrives in another layout (cuda_view). So
+ * 16-bit activations (ctx->act16, the default; in bf16/fp16 only): a convolution computing in
+ * bf16/fp16 hands its output on as cuDNN wrote it (channels-last, 16 bits), and every op
+ * writes its output in the layout of its main input, converting a second input that arrives
+ * in another layout (cuda_view). So
  * between two convolutions nothing is converted: batchnorm, relu, add, dropout, pooling and
  * the option-A shortcut read and write 16 bits (kernels_nhwc.cu). The linear head reads an
  * fp32 view; download() always returns dense NCHW fp32.
@@ -66,7 +67,7 @@ typedef struct CudaCtx {
     char prec_note[160];       /* why prec differs from the request ("" when it does not) */
     int deterministic;
     int lp_fallbacks;          /* convolutions in fp32 for want of a bf16/fp16 algorithm */
-    int act16;                 /* SHORTCUT_CUDA_ACT16=1: 16-bit activations in bf16/fp16 */
+    int act16;                 /* 16-bit activations in bf16/fp16 (SHORTCUT_CUDA_ACT16=0: off) */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */

@@ -155,15 +155,30 @@ __global__ void __launch_bounds__(kBnThreads) stats_k(const float *x, int n, int
     sums.store(part, c, p, P);
 }
 
-/* Per channel: mean, invstd, running statistics and the normalization's scale and shift
- * (nhwc::stats_finish_channel); the forward sums were of x - pivot[c * pivot_stride]. */
+/* Lane 0 of each warp ends with its channel's two sums (nhwc::lane_sums, then the tree). */
+__device__ void warp_sums(const double *part, int c, int P, int lane, double &s, double &q) {
+    nhwc::lane_sums(part, c, P, lane, s, q);
+    for (int o = nhwc::kLanes / 2; o > 0; o >>= 1) {
+        s += __shfl_down_sync(0xffffffffu, s, o);
+        q += __shfl_down_sync(0xffffffffu, q, o);
+    }
+}
+
+/* Per channel, one warp each: mean, invstd, running statistics and the normalization's scale
+ * and shift (nhwc::stats_finish_channel); the forward sums were of x - pivot[c * pivot_stride].
+ * c is the same for a whole warp, so a warp leaves or stays whole before its shuffles. */
 __global__ void stats_finish_k(const double *part, int C, int P, long long m, const float *pivot,
                                size_t pivot_stride, const float *gamma, const float *beta,
                                float *run_mean, float *run_var, float momentum, float eps,
                                float *save_mean, float *save_invstd, float *coef) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c < C)
-        nhwc::stats_finish_channel(c, part, C, P, m, pivot, pivot_stride, gamma, beta, run_mean,
+    const int c = (int)((blockIdx.x * blockDim.x + threadIdx.x) / nhwc::kLanes);
+    const int lane = (int)(threadIdx.x % nhwc::kLanes);
+    if (c >= C)
+        return;
+    double s, q;
+    warp_sums(part, c, P, lane, s, q);
+    if (lane == 0)
+        nhwc::stats_finish_channel(c, s, q, C, m, pivot, pivot_stride, gamma, beta, run_mean,
                                    run_var, momentum, eps, save_mean, save_invstd, coef);
 }
 
@@ -232,12 +247,25 @@ __global__ void __launch_bounds__(kBnThreads) grad_sums_k(const float *x, const 
     sums.store(part, c, p, P);
 }
 
-/* dgamma, dbeta and the backward's coefficients per channel (nhwc::grad_finish_channel) */
+/* dgamma, dbeta and the backward's coefficients per channel, one warp each
+ * (nhwc::grad_finish_channel) */
 __global__ void grad_finish_k(const double *part, int C, int P, long long m, const float *gamma,
                               const float *invstd, float *dgamma, float *dbeta, float *coef) {
-    const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c < C)
-        nhwc::grad_finish_channel(c, part, C, P, m, gamma, invstd, dgamma, dbeta, coef);
+    const int c = (int)((blockIdx.x * blockDim.x + threadIdx.x) / nhwc::kLanes);
+    const int lane = (int)(threadIdx.x % nhwc::kLanes);
+    if (c >= C)
+        return;
+    double s, q;
+    warp_sums(part, c, P, lane, s, q);
+    if (lane == 0)
+        nhwc::grad_finish_channel(c, s, q, C, m, gamma, invstd, dgamma, dbeta, coef);
+}
+
+/* Blocks of kFinishThreads for the finishing kernels: a warp per channel. */
+const int kFinishThreads = 256;
+unsigned finish_blocks(int C) {
+    const long long threads = (long long)C * nhwc::kLanes;
+    return (unsigned)((threads + kFinishThreads - 1) / kFinishThreads);
 }
 
 template <int MODE, int V>
@@ -280,17 +308,17 @@ cudaError_t cuk_bn_stats_finish(const double *part, int C, int P, long long m,
                                 const float *beta, float *run_mean, float *run_var,
                                 float momentum, float eps, float *save_mean, float *save_invstd,
                                 float *coef, cudaStream_t s) {
-    stats_finish_k<<<(C + 127) / 128, 128, 0, s>>>(part, C, P, m, pivot, pivot_stride, gamma,
-                                                  beta, run_mean, run_var, momentum, eps,
-                                                  save_mean, save_invstd, coef);
+    stats_finish_k<<<finish_blocks(C), kFinishThreads, 0, s>>>(
+        part, C, P, m, pivot, pivot_stride, gamma, beta, run_mean, run_var, momentum, eps,
+        save_mean, save_invstd, coef);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_bn_grad_finish(const double *part, int C, int P, long long m, const float *gamma,
                                const float *save_invstd, float *dgamma, float *dbeta,
                                float *coef, cudaStream_t s) {
-    grad_finish_k<<<(C + 127) / 128, 128, 0, s>>>(part, C, P, m, gamma, save_invstd, dgamma,
-                                                 dbeta, coef);
+    grad_finish_k<<<finish_blocks(C), kFinishThreads, 0, s>>>(part, C, P, m, gamma, save_invstd,
+                                                              dgamma, dbeta, coef);
     return cudaGetLastError();
 }
 
