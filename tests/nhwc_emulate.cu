@@ -7,6 +7,7 @@
  * only: nothing here needs a GPU or the CUDA runtime. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels_nhwc.cuh"
 #include "nhwc_emulate.h"
@@ -118,6 +119,19 @@ template <int H, int M, int V> struct GradApply {
         grad_apply<H, M, V>(total / V, C, x, y, dy, dy2, mean, coef, dx, dr);
     }
 };
+
+/* The dropout kernels' grid of tiles, each block's two phases in order (the barrier). */
+template <typename P1, typename P2> void drop_tiles(const nhwc::DropShape &d, P1 phase1, P2 phase2) {
+    uint8_t flags[nhwc::kTileShared];
+    for (int bx = 0; bx < (d.rows + nhwc::kTile - 1) / nhwc::kTile; bx++)
+        for (int by = 0; by < (d.C + nhwc::kTile - 1) / nhwc::kTile; by++) {
+            memset(flags, 0xAB, sizeof flags);   /* what a block finds is not zeroed */
+            for (int t = 0; t < kThreads; t++)
+                phase1(bx, by, t, flags);
+            for (int t = 0; t < kThreads; t++)
+                phase2(bx, by, t, flags);
+        }
+}
 
 /* An elementwise launch: vectors of 8 where n allows, else single values. */
 template <typename F8, typename F1> void eltwise(size_t n, F8 f8, F1 f1) {
@@ -240,24 +254,31 @@ void emu_scale(uint16_t *p, size_t n, float v, int half) {
 
 void emu_dropout_forward(const uint16_t *x, uint16_t *y, uint8_t *mask, int n, int C, int h,
                          int w, int per_channel, float p, float scale, uint64_t seed, int half) {
-    const size_t total = (size_t)n * C * h * w;
-    for (size_t e = 0; e < total; e++) {
-        if (half)
-            nhwc::dropout_fwd_elem<1>(e, C, h, w, x, y, mask, per_channel, p, scale, seed);
-        else
-            nhwc::dropout_fwd_elem<0>(e, C, h, w, x, y, mask, per_channel, p, scale, seed);
-    }
+    const nhwc::DropShape d = {n * h * w, C, h * w};
+    drop_tiles(
+        d,
+        [&](int bx, int by, int t, uint8_t *sh) {
+            if (half)
+                nhwc::dropout_fwd_phase1<1>(d, bx, by, t, x, y, per_channel, p, scale, seed, sh);
+            else
+                nhwc::dropout_fwd_phase1<0>(d, bx, by, t, x, y, per_channel, p, scale, seed, sh);
+        },
+        [&](int bx, int by, int t, uint8_t *sh) {
+            nhwc::dropout_fwd_phase2(d, bx, by, t, sh, mask);
+        });
 }
 
 void emu_dropout_backward(const uint8_t *mask, const uint16_t *dy, uint16_t *dx, int n, int C,
                           int h, int w, float scale, int half) {
-    const size_t total = (size_t)n * C * h * w;
-    for (size_t e = 0; e < total; e++) {
-        if (half)
-            nhwc::dropout_bwd_elem<1>(e, C, h, w, mask, dy, dx, scale);
-        else
-            nhwc::dropout_bwd_elem<0>(e, C, h, w, mask, dy, dx, scale);
-    }
+    const nhwc::DropShape d = {n * h * w, C, h * w};
+    drop_tiles(
+        d, [&](int bx, int by, int t, uint8_t *sh) { nhwc::dropout_bwd_phase1(d, bx, by, t, mask, sh); },
+        [&](int bx, int by, int t, uint8_t *sh) {
+            if (half)
+                nhwc::dropout_bwd_phase2<1>(d, bx, by, t, sh, dy, dx, scale);
+            else
+                nhwc::dropout_bwd_phase2<0>(d, bx, by, t, sh, dy, dx, scale);
+        });
 }
 
 void emu_pad_forward(const uint16_t *x, uint16_t *y, int n, int cx, int h, int w, int cy, int ho,

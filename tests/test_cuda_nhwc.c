@@ -296,14 +296,29 @@ static void test_eltwise(int half) {
         ok &= emu_from16(y.s[i], half) == 4.0f * emu_from16(a.s[i], half);
     CHECK(ok);
 
-    /* dropout: masks in NCHW order equal the reference's; both forms */
+    Tensor *ts[] = {&ta, &tb, &ty};
+    for (int i = 0; i < 3; i++)
+        t_free(&REF, ts[i]);
+    act_free(&a);
+    act_free(&b);
+    act_free(&y);
+}
+
+/* Dropout, forward and backward, both forms: masks in NCHW order equal the reference's. The
+ * kernels take tiles of 32 rows x 32 channels; the shapes give one partial tile, and several
+ * tiles whose rows cross from one image into the next and whose last channel tile is partial. */
+static void test_dropout(int half, int n, int c, int h, int w) {
+    Act a = act_rand(n, c, h, w, 23, -1.0f, 1.0f, half), b = act_rand(n, c, h, w, 24, -1.0f, 1.0f,
+                                                                      half);
+    Act y = act_empty(n, c, h, w);
+    const size_t count = act_count(&a);
+    Tensor ta = ref_of(&a), tb = ref_of(&b), ty = t_new(&REF, n, c, h, w, DT_F32);
     for (int per_channel = 0; per_channel < 2; per_channel++) {
-        uint8_t *mask = calloc(count, 1);
+        uint8_t *mask = calloc(count, 1), *rm = malloc(count);
         Tensor tm = t_new(&REF, n, c, h, w, DT_U8);
         const float p = 0.3f, scale = 1.0f / (1.0f - p);
         emu_dropout_forward(a.s, y.s, mask, n, c, h, w, per_channel, p, scale, 77, half);
         CHECK_OK(REF.ops->dropout_forward(REF.ctx, p, per_channel, 77, &ta, &ty, &tm));
-        uint8_t *rm = malloc(count);
         CHECK_OK(REF.ops->download(REF.ctx, &tm, rm));
         CHECK(memcmp(mask, rm, count) == 0);
         check_act(per_channel ? "dropout2d" : "dropout", &y, &ty, half);
@@ -402,6 +417,8 @@ int main(void) {
     test_batchnorm();
     for (int half = 0; half < 2; half++) {
         test_eltwise(half);
+        test_dropout(half, 2, 8, 3, 5);
+        test_dropout(half, 3, 40, 7, 5);
         test_pad(half);
         test_pool(half);
     }

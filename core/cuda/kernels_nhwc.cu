@@ -107,17 +107,25 @@ template <int H16, int V> __global__ void scale_k(size_t vecs, uint16_t *p, floa
 }
 
 template <int H16>
-__global__ void dropout_fwd_k(size_t n, int C, int h, int w, const uint16_t *x, uint16_t *y,
-                              uint8_t *mask, int per_channel, float p, float scale,
-                              uint64_t seed) {
-    GRID_STRIDE(e, n) nhwc::dropout_fwd_elem<H16>(e, C, h, w, x, y, mask, per_channel, p, scale,
-                                                   seed);
+__global__ void __launch_bounds__(kThreads) dropout_fwd_k(nhwc::DropShape sh_, const uint16_t *x,
+                                                          uint16_t *y, uint8_t *mask,
+                                                          int per_channel, float p, float scale,
+                                                          uint64_t seed) {
+    __shared__ uint8_t flags[nhwc::kTileShared];
+    nhwc::dropout_fwd_phase1<H16>(sh_, blockIdx.x, blockIdx.y, threadIdx.x, x, y, per_channel, p,
+                                  scale, seed, flags);
+    __syncthreads();
+    nhwc::dropout_fwd_phase2(sh_, blockIdx.x, blockIdx.y, threadIdx.x, flags, mask);
 }
 
 template <int H16>
-__global__ void dropout_bwd_k(size_t n, int C, int h, int w, const uint8_t *mask,
-                              const uint16_t *dy, uint16_t *dx, float scale) {
-    GRID_STRIDE(e, n) nhwc::dropout_bwd_elem<H16>(e, C, h, w, mask, dy, dx, scale);
+__global__ void __launch_bounds__(kThreads) dropout_bwd_k(nhwc::DropShape sh_,
+                                                          const uint8_t *mask, const uint16_t *dy,
+                                                          uint16_t *dx, float scale) {
+    __shared__ uint8_t flags[nhwc::kTileShared];
+    nhwc::dropout_bwd_phase1(sh_, blockIdx.x, blockIdx.y, threadIdx.x, mask, flags);
+    __syncthreads();
+    nhwc::dropout_bwd_phase2<H16>(sh_, blockIdx.x, blockIdx.y, threadIdx.x, flags, dy, dx, scale);
 }
 
 template <int H16>
@@ -265,28 +273,36 @@ cudaError_t cuk_nhwc_scale(void *p, size_t n, float v, int half, cudaStream_t s)
 
 #undef NHWC_ELTWISE
 
+/* One block per tile of kTile rows x kTile channels (kernels_nhwc.cuh, "dropout"). */
+static dim3 dropout_grid(const nhwc::DropShape &d) {
+    return dim3((unsigned)((d.rows + nhwc::kTile - 1) / nhwc::kTile),
+                (unsigned)((d.C + nhwc::kTile - 1) / nhwc::kTile));
+}
+
 cudaError_t cuk_nhwc_dropout_forward(const void *x, void *y, uint8_t *mask, int n, int C, int h,
                                      int w, int per_channel, float p, float scale, uint64_t seed,
                                      int half, cudaStream_t s) {
-    const size_t total = (size_t)n * C * h * w;
-    if (total && half)
-        dropout_fwd_k<1><<<blocks_for(total), kThreads, 0, s>>>(total, C, h, w, u16(x), u16(y),
-                                                                mask, per_channel, p, scale, seed);
-    else if (total)
-        dropout_fwd_k<0><<<blocks_for(total), kThreads, 0, s>>>(total, C, h, w, u16(x), u16(y),
-                                                                mask, per_channel, p, scale, seed);
+    const nhwc::DropShape d = {n * h * w, C, h * w};
+    if ((size_t)d.rows * (size_t)C == 0)
+        return cudaGetLastError();
+    if (half)
+        dropout_fwd_k<1><<<dropout_grid(d), kThreads, 0, s>>>(d, u16(x), u16(y), mask,
+                                                              per_channel, p, scale, seed);
+    else
+        dropout_fwd_k<0><<<dropout_grid(d), kThreads, 0, s>>>(d, u16(x), u16(y), mask,
+                                                              per_channel, p, scale, seed);
     return cudaGetLastError();
 }
 
 cudaError_t cuk_nhwc_dropout_backward(const uint8_t *mask, const void *dy, void *dx, int n, int C,
                                       int h, int w, float scale, int half, cudaStream_t s) {
-    const size_t total = (size_t)n * C * h * w;
-    if (total && half)
-        dropout_bwd_k<1><<<blocks_for(total), kThreads, 0, s>>>(total, C, h, w, mask, u16(dy),
-                                                                u16(dx), scale);
-    else if (total)
-        dropout_bwd_k<0><<<blocks_for(total), kThreads, 0, s>>>(total, C, h, w, mask, u16(dy),
-                                                                u16(dx), scale);
+    const nhwc::DropShape d = {n * h * w, C, h * w};
+    if ((size_t)d.rows * (size_t)C == 0)
+        return cudaGetLastError();
+    if (half)
+        dropout_bwd_k<1><<<dropout_grid(d), kThreads, 0, s>>>(d, mask, u16(dy), u16(dx), scale);
+    else
+        dropout_bwd_k<0><<<dropout_grid(d), kThreads, 0, s>>>(d, mask, u16(dy), u16(dx), scale);
     return cudaGetLastError();
 }
 

@@ -487,36 +487,79 @@ template <int H16, int V> NHWC_HD void scale_vec(size_t j, uint16_t *p, float s)
     store<H16, V>(p + j * V, v);
 }
 
-/* Element e of a channels-last (n, h, w, c) tensor: its index in NCHW order. */
-NHWC_HD size_t nchw_index(size_t e, int C, int h, int w) {
-    const int c = (int)(e % (size_t)C);
-    size_t r = e / (size_t)C;
-    const int j = (int)(r % (size_t)w);
-    r /= (size_t)w;
-    const int i = (int)(r % (size_t)h);
-    const size_t n = r / (size_t)h;
-    return ((n * (size_t)C + (size_t)c) * (size_t)h + (size_t)i) * (size_t)w + (size_t)j;
+/* ---- dropout, a tile of kTile rows x kTile channels per block ----
+ * The keep decision of NCHW element q (or of its plane) is drawn as the reference draws it, and
+ * the mask is kept in NCHW order, so it means the same whatever the activations' layout. The
+ * values are channels-last, so an element-by-element kernel has one side scattered: each mask
+ * byte in its own 32-byte sector (on an H100, 222 us a launch on wrn_28_10 where the bytes
+ * need 35). A block therefore takes a tile in two phases around a barrier:
+ *   forward:  phase 1 walks the tile channels-fastest (values coalesced) and leaves the keep
+ *             flags in shared memory; phase 2 walks it rows-fastest, writing each channel's
+ *             mask bytes contiguously;
+ *   backward: the same in the other order (mask read rows-fastest, values channels-fastest).
+ * Thread t of kThreads takes tile column t % kTile and rows t / kTile + k * kTileStep. */
+const int kTile = 32;
+const int kTileStep = kThreads / kTile;
+const int kTileShared = kTile * (kTile + 1);   /* flags [row][channel], rows padded by one */
+
+struct DropShape {
+    int rows, C, hw;   /* rows = n * h * w of the channels-last tensor */
+};
+
+/* NCHW index of (row r, channel c). */
+NHWC_HD size_t drop_nchw(const DropShape &s, int r, int c) {
+    const int img = r / s.hw, at = r % s.hw;
+    return ((size_t)img * (size_t)s.C + (size_t)c) * (size_t)s.hw + (size_t)at;
 }
 
-/* Dropout: the keep decision of NCHW element q (or of its plane), as the reference draws it;
- * the mask is kept in NCHW order, so it means the same whatever the activations' layout. */
 template <int H16>
-NHWC_HD void dropout_fwd_elem(size_t e, int C, int h, int w, const uint16_t *x, uint16_t *y,
-                              uint8_t *mask, int per_channel, float p, float scale,
-                              uint64_t seed) {
-    const size_t q = nchw_index(e, C, h, w);
-    const size_t plane = (size_t)h * (size_t)w;
-    const uint64_t counter = per_channel ? (uint64_t)(q / plane) : (uint64_t)q;
-    const uint8_t keep = rng_uniform(seed, RNG_STREAM_DROPOUT, counter) >= p;
-    mask[q] = keep;
-    y[e] = st<H16>(keep ? ld<H16>(x[e]) * scale : 0.0f);
+NHWC_HD void dropout_fwd_phase1(const DropShape &s, int bx, int by, int t, const uint16_t *x,
+                                uint16_t *y, int per_channel, float p, float scale,
+                                uint64_t seed, uint8_t *sh) {
+    const int col = t % kTile, c = by * kTile + col;
+    for (int i = t / kTile; i < kTile; i += kTileStep) {
+        const int r = bx * kTile + i;
+        uint8_t keep = 0;
+        if (r < s.rows && c < s.C) {
+            const size_t q = drop_nchw(s, r, c), e = (size_t)r * (size_t)s.C + (size_t)c;
+            const uint64_t counter = per_channel ? (uint64_t)(q / (size_t)s.hw) : (uint64_t)q;
+            keep = rng_uniform(seed, RNG_STREAM_DROPOUT, counter) >= p;
+            y[e] = st<H16>(keep ? ld<H16>(x[e]) * scale : 0.0f);
+        }
+        sh[i * (kTile + 1) + col] = keep;
+    }
+}
+
+NHWC_HD void dropout_fwd_phase2(const DropShape &s, int bx, int by, int t, const uint8_t *sh,
+                                uint8_t *mask) {
+    const int row = t % kTile, r = bx * kTile + row;
+    for (int i = t / kTile; i < kTile; i += kTileStep) {
+        const int c = by * kTile + i;
+        if (r < s.rows && c < s.C)
+            mask[drop_nchw(s, r, c)] = sh[row * (kTile + 1) + i];
+    }
+}
+
+NHWC_HD void dropout_bwd_phase1(const DropShape &s, int bx, int by, int t, const uint8_t *mask,
+                                uint8_t *sh) {
+    const int row = t % kTile, r = bx * kTile + row;
+    for (int i = t / kTile; i < kTile; i += kTileStep) {
+        const int c = by * kTile + i;
+        sh[row * (kTile + 1) + i] = (r < s.rows && c < s.C) ? mask[drop_nchw(s, r, c)] : 0;
+    }
 }
 
 template <int H16>
-NHWC_HD void dropout_bwd_elem(size_t e, int C, int h, int w, const uint8_t *mask,
-                              const uint16_t *dy, uint16_t *dx, float scale) {
-    const size_t q = nchw_index(e, C, h, w);
-    dx[e] = st<H16>(mask[q] ? ld<H16>(dy[e]) * scale : 0.0f);
+NHWC_HD void dropout_bwd_phase2(const DropShape &s, int bx, int by, int t, const uint8_t *sh,
+                                const uint16_t *dy, uint16_t *dx, float scale) {
+    const int col = t % kTile, c = by * kTile + col;
+    for (int i = t / kTile; i < kTile; i += kTileStep) {
+        const int r = bx * kTile + i;
+        if (r < s.rows && c < s.C) {
+            const size_t e = (size_t)r * (size_t)s.C + (size_t)c;
+            dx[e] = st<H16>(sh[i * (kTile + 1) + col] ? ld<H16>(dy[e]) * scale : 0.0f);
+        }
+    }
 }
 
 /* Option-A shortcut: y (n, ho, wo, cy) from x (n, h, w, cx), channels padded equally before
