@@ -265,6 +265,16 @@ static void test_batchnorm(void) {
 /* ------------------------------------------------------------------------------------------
  * elementwise, dropout, option-A shortcut, pooling */
 
+/* The two inputs and the output of an elementwise case, on both sides. */
+static void free_case(Tensor *ta, Tensor *tb, Tensor *ty, Act *a, Act *b, Act *y) {
+    Tensor *ts[] = {ta, tb, ty};
+    for (int i = 0; i < 3; i++)
+        t_free(&REF, ts[i]);
+    act_free(a);
+    act_free(b);
+    act_free(y);
+}
+
 static void test_eltwise(int half) {
     const int n = 2, c = 8, h = 3, w = 5;   /* 240 values: vectors of 8 */
     Act a = act_rand(n, c, h, w, 21, -1.0f, 1.0f, half), b = act_rand(n, c, h, w, 22, -1.0f, 1.0f,
@@ -296,12 +306,7 @@ static void test_eltwise(int half) {
         ok &= emu_from16(y.s[i], half) == 4.0f * emu_from16(a.s[i], half);
     CHECK(ok);
 
-    Tensor *ts[] = {&ta, &tb, &ty};
-    for (int i = 0; i < 3; i++)
-        t_free(&REF, ts[i]);
-    act_free(&a);
-    act_free(&b);
-    act_free(&y);
+    free_case(&ta, &tb, &ty, &a, &b, &y);
 }
 
 /* Dropout, forward and backward, both forms: masks in NCHW order equal the reference's. The
@@ -329,12 +334,7 @@ static void test_dropout(int half, int n, int c, int h, int w) {
         free(mask);
         t_free(&REF, &tm);
     }
-    Tensor *ts[] = {&ta, &tb, &ty};
-    for (int i = 0; i < 3; i++)
-        t_free(&REF, ts[i]);
-    act_free(&a);
-    act_free(&b);
-    act_free(&y);
+    free_case(&ta, &tb, &ty, &a, &b, &y);
 }
 
 static void test_pad(int half) {

@@ -14,10 +14,10 @@
  * 16-bit activations (ctx->act16, the default; in bf16/fp16 only): a convolution computing in
  * bf16/fp16 hands its output on as cuDNN wrote it (channels-last, 16 bits), and every op
  * writes its output in the layout of its main input, converting a second input that arrives
- * in another layout (cuda_view). So
- * between two convolutions nothing is converted: batchnorm, relu, add, dropout, pooling and
- * the option-A shortcut read and write 16 bits (kernels_nhwc.cu). The linear head reads an
- * fp32 view; download() always returns dense NCHW fp32.
+ * in another layout (cuda_view). So between two convolutions nothing is converted: batchnorm,
+ * relu, add, dropout, pooling and the option-A shortcut read and write 16 bits
+ * (kernels_nhwc.cu). The linear head reads an fp32 view; download() always returns dense NCHW
+ * fp32. SHORTCUT_CUDA_ACT16=0 turns this off, for comparisons.
  *
  * Ordering: all work goes to one non-blocking stream, so ops run in call order and share one
  * cuDNN workspace and the scratch buffers without races. Errors inside kernels surface at the

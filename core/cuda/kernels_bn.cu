@@ -155,29 +155,32 @@ __global__ void __launch_bounds__(kBnThreads) stats_k(const float *x, int n, int
     sums.store(part, c, p, P);
 }
 
-/* Lane 0 of each warp ends with its channel's two sums (nhwc::lane_sums, then the tree). */
-__device__ void warp_sums(const double *part, int c, int P, int lane, double &s, double &q) {
+/* One warp per channel: the calling thread's channel c and, on lane 0 of a warp whose channel
+ * exists, that channel's two sums (nhwc::lane_sums, then the tree); true there only. c is the
+ * same for a whole warp, so a warp leaves or stays whole before its shuffles. */
+__device__ bool warp_channel_sums(const double *part, int C, int P, int &c, double &s,
+                                  double &q) {
+    c = (int)((blockIdx.x * blockDim.x + threadIdx.x) / nhwc::kLanes);
+    const int lane = (int)(threadIdx.x % nhwc::kLanes);
+    if (c >= C)
+        return false;
     nhwc::lane_sums(part, c, P, lane, s, q);
     for (int o = nhwc::kLanes / 2; o > 0; o >>= 1) {
         s += __shfl_down_sync(0xffffffffu, s, o);
         q += __shfl_down_sync(0xffffffffu, q, o);
     }
+    return lane == 0;
 }
 
 /* Per channel, one warp each: mean, invstd, running statistics and the normalization's scale
- * and shift (nhwc::stats_finish_channel); the forward sums were of x - pivot[c * pivot_stride].
- * c is the same for a whole warp, so a warp leaves or stays whole before its shuffles. */
+ * and shift (nhwc::stats_finish_channel); the forward sums were of x - pivot[c * pivot_stride]. */
 __global__ void stats_finish_k(const double *part, int C, int P, long long m, const float *pivot,
                                size_t pivot_stride, const float *gamma, const float *beta,
                                float *run_mean, float *run_var, float momentum, float eps,
                                float *save_mean, float *save_invstd, float *coef) {
-    const int c = (int)((blockIdx.x * blockDim.x + threadIdx.x) / nhwc::kLanes);
-    const int lane = (int)(threadIdx.x % nhwc::kLanes);
-    if (c >= C)
-        return;
+    int c;
     double s, q;
-    warp_sums(part, c, P, lane, s, q);
-    if (lane == 0)
+    if (warp_channel_sums(part, C, P, c, s, q))
         nhwc::stats_finish_channel(c, s, q, C, m, pivot, pivot_stride, gamma, beta, run_mean,
                                    run_var, momentum, eps, save_mean, save_invstd, coef);
 }
@@ -251,13 +254,9 @@ __global__ void __launch_bounds__(kBnThreads) grad_sums_k(const float *x, const 
  * (nhwc::grad_finish_channel) */
 __global__ void grad_finish_k(const double *part, int C, int P, long long m, const float *gamma,
                               const float *invstd, float *dgamma, float *dbeta, float *coef) {
-    const int c = (int)((blockIdx.x * blockDim.x + threadIdx.x) / nhwc::kLanes);
-    const int lane = (int)(threadIdx.x % nhwc::kLanes);
-    if (c >= C)
-        return;
+    int c;
     double s, q;
-    warp_sums(part, c, P, lane, s, q);
-    if (lane == 0)
+    if (warp_channel_sums(part, C, P, c, s, q))
         nhwc::grad_finish_channel(c, s, q, C, m, gamma, invstd, dgamma, dbeta, coef);
 }
 
