@@ -4,8 +4,9 @@
 #   eval "$(scripts/gpu-find-cudnn.sh)"
 # Looks, in order: CUDNN_INCLUDE_DIR / CUDNN_LIBRARY_DIR already set, the CUDA toolkit
 # (/usr/local/cuda*), system folders, and PyTorch's pip wheel (python3 -c 'import nvidia.cudnn'),
-# which is where GPU machines that have no cuDNN package keep it. Prints a failing command and
-# exits 1 when nothing is found.
+# which is where GPU machines that have no cuDNN package keep it. CUDNN_FROM=torch skips straight
+# to PyTorch's wheel (to compare a newer cuDNN with the system's: docs/GPU.md). Prints a failing
+# command and exits 1 when nothing is found.
 set -u
 
 lib_in() {   # first libcudnn.so* in folder $1 (the unversioned name preferred)
@@ -27,7 +28,7 @@ if [ -n "${CUDNN_LIBRARY_DIR:-}" ]; then
   lib=$(lib_in "$CUDNN_LIBRARY_DIR") || lib=""
 fi
 
-if [ -z "$inc" ] || [ -z "$lib" ]; then
+if [ "${CUDNN_FROM:-}" != torch ] && { [ -z "$inc" ] || [ -z "$lib" ]; }; then
   for prefix in /usr/local/cuda /usr/local/cuda-* /usr /usr/local; do
     for i in "$prefix/include" "$prefix/include/x86_64-linux-gnu"; do
       if [ -z "$inc" ] && [ -e "$i/cudnn_version.h" ]; then inc=$i; fi

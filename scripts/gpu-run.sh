@@ -26,6 +26,8 @@
 #   TRAIN_CONFIG, TRAIN_SET       what `train` runs (default configs/resnet20.yaml; TRAIN_SET:
 #                                 space-separated --set overrides, e.g. "train.epochs=1")
 #   TORCH_VARIANTS                passed to torch_reference_gpu.py --variants
+#   CUDNN_FROM=torch              build against PyTorch's cuDNN (its pip wheel) instead of the
+#                                 system's; use another BUILD folder to keep both builds
 # Needs: nvcc (CUDA 12+), CMake, ninja, a C compiler, cuDNN 9 (scripts/gpu-find-cudnn.sh finds
 # the toolkit's or PyTorch's), and libyaml/OpenBLAS/oneDNN: from the system, or from
 # .gpu/hostlibs.tar.xz made by scripts/gpu-pack.sh on a development machine.
