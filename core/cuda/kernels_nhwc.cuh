@@ -506,10 +506,13 @@ struct DropShape {
     int rows, C, hw;   /* rows = n * h * w of the channels-last tensor */
 };
 
-/* NCHW index of (row r, channel c). */
-NHWC_HD size_t drop_nchw(const DropShape &s, int r, int c) {
+/* NCHW index of (row r, channel c); its plane (image, channel) in *plane. 32-bit divisions
+ * only: a 64-bit one costs a GPU over a hundred instructions (the element-by-element kernel
+ * did six per element). */
+NHWC_HD size_t drop_nchw(const DropShape &s, int r, int c, size_t *plane) {
     const int img = r / s.hw, at = r % s.hw;
-    return ((size_t)img * (size_t)s.C + (size_t)c) * (size_t)s.hw + (size_t)at;
+    *plane = (size_t)img * (size_t)s.C + (size_t)c;
+    return *plane * (size_t)s.hw + (size_t)at;
 }
 
 template <int H16>
@@ -521,8 +524,9 @@ NHWC_HD void dropout_fwd_phase1(const DropShape &s, int bx, int by, int t, const
         const int r = bx * kTile + i;
         uint8_t keep = 0;
         if (r < s.rows && c < s.C) {
-            const size_t q = drop_nchw(s, r, c), e = (size_t)r * (size_t)s.C + (size_t)c;
-            const uint64_t counter = per_channel ? (uint64_t)(q / (size_t)s.hw) : (uint64_t)q;
+            size_t plane;
+            const size_t q = drop_nchw(s, r, c, &plane), e = (size_t)r * (size_t)s.C + (size_t)c;
+            const uint64_t counter = per_channel ? (uint64_t)plane : (uint64_t)q;
             keep = rng_uniform(seed, RNG_STREAM_DROPOUT, counter) >= p;
             y[e] = st<H16>(keep ? ld<H16>(x[e]) * scale : 0.0f);
         }
@@ -535,8 +539,9 @@ NHWC_HD void dropout_fwd_phase2(const DropShape &s, int bx, int by, int t, const
     const int row = t % kTile, r = bx * kTile + row;
     for (int i = t / kTile; i < kTile; i += kTileStep) {
         const int c = by * kTile + i;
+        size_t plane;
         if (r < s.rows && c < s.C)
-            mask[drop_nchw(s, r, c)] = sh[row * (kTile + 1) + i];
+            mask[drop_nchw(s, r, c, &plane)] = sh[row * (kTile + 1) + i];
     }
 }
 
@@ -545,7 +550,9 @@ NHWC_HD void dropout_bwd_phase1(const DropShape &s, int bx, int by, int t, const
     const int row = t % kTile, r = bx * kTile + row;
     for (int i = t / kTile; i < kTile; i += kTileStep) {
         const int c = by * kTile + i;
-        sh[row * (kTile + 1) + i] = (r < s.rows && c < s.C) ? mask[drop_nchw(s, r, c)] : 0;
+        size_t plane;
+        sh[row * (kTile + 1) + i] =
+            (r < s.rows && c < s.C) ? mask[drop_nchw(s, r, c, &plane)] : 0;
     }
 }
 
