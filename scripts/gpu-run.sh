@@ -17,10 +17,12 @@
 #   BENCH_PRECISIONS              comma list of precisions for bench (default fp32,bf16; bf16
 #                                 also runs once with deterministic: true, unless
 #                                 BENCH_DETERMINISTIC=0)
-#   TEST_ACT16, BENCH_ACT16       SHORTCUT_CUDA_ACT16 values the CUDA tests and bench run with
-#                                 (default "0 1": 16-bit activations off and on; bench skips 1
-#                                 in fp32). Profile, data and train take SHORTCUT_CUDA_ACT16
-#                                 from the environment as it is.
+#   TEST_VARIANTS                 SHORTCUT_CUDA_ACT16 and SHORTCUT_CUDA_GEMM1X1 values the CUDA
+#                                 tests run with, as two digits each (default "00 10 11": 16-bit
+#                                 activations off, on, on with 1x1 convolutions on cuBLAS)
+#   BENCH_ACT16, BENCH_GEMM1X1    the values bench runs with (default "0 1" and "0"; neither
+#                                 applies in fp32, GEMM1X1 only with ACT16). Profile, data and
+#                                 train take both variables from the environment as it is.
 #   PROFILE_MODEL, PROFILE_PRECISION, PROFILE_KERNELS   what `profile` runs under Nsight Compute
 #                                 (default resnet20, bf16, 1500 kernels after the first 10000)
 #   TRAIN_CONFIG, TRAIN_SET       what `train` runs (default configs/resnet20.yaml; TRAIN_SET:
@@ -123,22 +125,25 @@ step_test() {
   [ -x "$BUILD/test_cuda_parity" ] || die "no build in $BUILD (run the build step)"
   local rc=0 t cmd a16
   : > "$OUTDIR/test.txt"
-  # each CUDA test with 16-bit activations off (SHORTCUT_CUDA_ACT16=0) and on (the default)
-  for a16 in ${TEST_ACT16:-0 1}; do
+  # each CUDA test with 16-bit activations off (SHORTCUT_CUDA_ACT16=0), on (the default), and
+  # on with 1x1 convolutions on cuBLAS (GEMM1X1: act16 and gemm1x1 as two digits, e.g. "11")
+  local v g
+  for v in ${TEST_VARIANTS:-00 10 11}; do
+    a16=${v:0:1} g=${v:1:1}
     for t in "test_cuda_logic" "test_cuda_parity" "test_ops cuda" "test_batchnorm cuda"; do
-      say "test: $t (SHORTCUT_CUDA_ACT16=$a16)"
-      echo "== $t, SHORTCUT_CUDA_ACT16=$a16" >> "$OUTDIR/test.txt"
+      say "test: $t (SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_CUDA_GEMM1X1=$g)"
+      echo "== $t, SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_CUDA_GEMM1X1=$g" >> "$OUTDIR/test.txt"
       read -r -a cmd <<< "$t"
       set +e
-      (cd "$BUILD" && SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_SOURCE_DIR=$ROOT ./"${cmd[0]}" \
-         "${cmd[@]:1}") >> "$OUTDIR/test.txt" 2>&1
+      (cd "$BUILD" && SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_CUDA_GEMM1X1=$g \
+         SHORTCUT_SOURCE_DIR=$ROOT ./"${cmd[0]}" "${cmd[@]:1}") >> "$OUTDIR/test.txt" 2>&1
       local r=$?
       set -e
       if [ "$r" = 77 ]; then
         say "test: $t SKIPPED on a GPU machine: the CUDA backend did not start (see test.txt)"
         rc=1
       elif [ "$r" != 0 ]; then
-        say "test: $t FAILED (exit $r, SHORTCUT_CUDA_ACT16=$a16)"
+        say "test: $t FAILED (exit $r, SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_CUDA_GEMM1X1=$g)"
         rc=1
       fi
     done
@@ -177,20 +182,25 @@ step_bench() {
       for det in $dets; do
         # 16-bit activations (SHORTCUT_CUDA_ACT16) only exist in 16-bit precisions
         for a16 in ${BENCH_ACT16:-0 1}; do
-          [ "$a16" = 1 ] && [ "$prec" = fp32 ] && continue
-          # the deterministic cost is measured once per model, in bf16
-          [ "$det" = true ] && { [ "$prec" != bf16 ] || [ "$a16" = 1 ]; } && continue
-          say "bench: $m precision=$prec deterministic=$det act16=$a16"
-          bench_args "$m"
-          if ! (cd "$ROOT" && SHORTCUT_CUDA_ACT16=$a16 "$BUILD/shortcut" bench "${BARGS[@]}" \
-                  --mode train --windows 5 --window-seconds 2 --set train.device=cuda \
-                  --set train.precision=$prec --set train.deterministic=$det) \
-                  > "$OUTDIR/bench.one" 2>&1; then
-            tee -a "$LOG" < "$OUTDIR/bench.one"
-            rc=1
-          fi
-          sed "s/^/model_name=$m precision=$prec deterministic=$det act16=$a16 /" \
-            "$OUTDIR/bench.one" | tee -a "$OUTDIR/bench.txt" >> "$LOG"
+          # ... and so do 1x1 convolutions on cuBLAS (SHORTCUT_CUDA_GEMM1X1), on top of them
+          for g in ${BENCH_GEMM1X1:-0}; do
+            [ "$a16" = 1 ] && [ "$prec" = fp32 ] && continue
+            [ "$g" = 1 ] && { [ "$a16" = 0 ] || [ "$prec" = fp32 ]; } && continue
+            # the deterministic cost is measured once per model, in bf16
+            [ "$det" = true ] && { [ "$prec" != bf16 ] || [ "$a16" = 1 ]; } && continue
+            say "bench: $m precision=$prec deterministic=$det act16=$a16 gemm1x1=$g"
+            bench_args "$m"
+            if ! (cd "$ROOT" && SHORTCUT_CUDA_ACT16=$a16 SHORTCUT_CUDA_GEMM1X1=$g \
+                    "$BUILD/shortcut" bench "${BARGS[@]}" \
+                    --mode train --windows 5 --window-seconds 2 --set train.device=cuda \
+                    --set train.precision=$prec --set train.deterministic=$det) \
+                    > "$OUTDIR/bench.one" 2>&1; then
+              tee -a "$LOG" < "$OUTDIR/bench.one"
+              rc=1
+            fi
+            sed "s/^/model_name=$m precision=$prec deterministic=$det act16=$a16 gemm1x1=$g /" \
+              "$OUTDIR/bench.one" | tee -a "$OUTDIR/bench.txt" >> "$LOG"
+          done
         done
       done
     done

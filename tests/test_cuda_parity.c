@@ -251,6 +251,8 @@ static void test_conv(void) {
         {4, 16, 16, 16, 16, 3, 3, 1, 1, 0},   /* resnet20 stage-1 conv */
         {4, 16, 16, 16, 32, 3, 3, 2, 1, 0},   /* downsampling conv */
         {4, 16, 16, 16, 32, 1, 1, 2, 0, 0},   /* projection shortcut */
+        {4, 16, 8, 8, 32, 1, 1, 1, 0, 0},     /* 1x1, stride 1 (cuBLAS with GEMM1X1) */
+        {2, 24, 9, 9, 16, 1, 1, 2, 0, 0},     /* 1x1, stride 2 from an odd side */
         {2, 3, 32, 32, 16, 3, 3, 1, 1, 0},    /* stem */
         {2, 3, 33, 33, 8, 7, 7, 2, 3, 1},     /* ImageNet stem with bias, odd side */
         {3, 5, 9, 7, 6, 3, 2, 1, 1, 1},       /* non-square kernel and input */

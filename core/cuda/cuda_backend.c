@@ -357,6 +357,11 @@ static const char *cuda_describe(void *vctx) {
         snprintf(ctx->description + len, sizeof ctx->description - len, ", activations in fp32 "
                  "(SHORTCUT_CUDA_ACT16=0)");
     len = strlen(ctx->description);
+    if (ctx->gemm1x1 && ctx->act16 && ctx->prec != CUDA_PREC_FP32 &&
+        len < sizeof ctx->description)
+        snprintf(ctx->description + len, sizeof ctx->description - len, ", 1x1 convolutions on "
+                 "cuBLAS");
+    len = strlen(ctx->description);
     if (ctx->deterministic && len < sizeof ctx->description)
         snprintf(ctx->description + len, sizeof ctx->description - len, ", deterministic");
     return ctx->description;
@@ -509,6 +514,9 @@ Status backend_cuda_create(Backend *out) {
      * SHORTCUT_CUDA_ACT16=0 keeps activations fp32 NCHW, for comparisons. */
     const char *act16 = getenv("SHORTCUT_CUDA_ACT16");
     ctx->act16 = !(act16 && strcmp(act16, "0") == 0);
+    /* Off until a GPU has run it (cuda_conv_gemm.c). */
+    const char *gemm1x1 = getenv("SHORTCUT_CUDA_GEMM1X1");
+    ctx->gemm1x1 = gemm1x1 && strcmp(gemm1x1, "1") == 0;
     ctx->requested_precision = CUDA_REQ_FP32;
     out->ops = &CUDA_OPS;
     out->ctx = ctx;

@@ -17,7 +17,8 @@
  * cuDNN has no low-precision algorithm for stays in fp32 (describe() counts them). With 16-bit
  * activations on (cuda_internal.h), an input already stored that way is used as it is, and y
  * and dx are handed on in 16 bits instead of being converted back. Uses cuDNN's legacy
- * convolution API, which cuDNN 9 still ships (marked deprecated for a later major version). */
+ * convolution API, which cuDNN 9 still ships (marked deprecated for a later major version).
+ * 1x1 convolutions may instead run as cuBLAS products (cuda_conv_gemm.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -322,19 +323,15 @@ static Status out_args(const char *op, const char *what, const Tensor *y, int n,
     return ST_OK;
 }
 
-/* The 16-bit layout of compute precision prec. */
-static int lowp_layout(int prec) {
+int cuda_lowp_layout(int prec) {
     return prec == CUDA_PREC_FP16 ? CUDA_LAYOUT_NHWC_F16 : CUDA_LAYOUT_NHWC_BF16;
 }
 
-/* src as the compute precision wants it: fp32 NCHW, or 16-bit channels-last with cpad
- * channels. A 16-bit activation of the right kind is used as it is; anything else is converted
- * into scratch slot `slot` (through an fp32 view when it must change kind or gain channels). */
-static Status operand(CudaCtx *ctx, int prec, const Tensor *src, int cpad, int slot,
-                      const void **out) {
+Status cuda_conv_operand(CudaCtx *ctx, int prec, const Tensor *src, int cpad, int slot,
+                         const void **out) {
     if (prec == CUDA_PREC_FP32)
         return cuda_view(ctx, src, CUDA_LAYOUT_NCHW, slot, out);
-    if (src->layout == lowp_layout(prec) && cpad == src->c) {
+    if (src->layout == cuda_lowp_layout(prec) && cpad == src->c) {
         *out = src->data;
         return ST_OK;
     }
@@ -376,7 +373,7 @@ static Status finish(CudaCtx *ctx, int prec, const void *res, int cpad, int acti
     if (prec == CUDA_PREC_FP32) {
         dst->layout = CUDA_LAYOUT_NCHW;
     } else if (hand_on(ctx, prec, dst, cpad, activation)) {
-        dst->layout = lowp_layout(prec);
+        dst->layout = cuda_lowp_layout(prec);
     } else {
         CU_TRY(cuk_from_lowp_nhwc(res, dst->data, dst->n, dst->c, cpad, dst->h * dst->w,
                                   prec == CUDA_PREC_FP16, ctx->stream));
@@ -401,11 +398,11 @@ static Status prepare(CudaCtx *ctx, ConvDesc *d, int kind, const Tensor *shape, 
         *xp = *wp = *dyp = NULL;
         /* x, w and dx/dw have the input channels (padded), y and dy the output channels */
         if (x)
-            TRY(operand(ctx, pl->prec, x, pl->cp, CUDA_SCRATCH_X, xp));
+            TRY(cuda_conv_operand(ctx, pl->prec, x, pl->cp, CUDA_SCRATCH_X, xp));
         if (w)
-            TRY(operand(ctx, pl->prec, w, pl->cp, CUDA_SCRATCH_W, wp));
+            TRY(cuda_conv_operand(ctx, pl->prec, w, pl->cp, CUDA_SCRATCH_W, wp));
         if (dy)
-            TRY(operand(ctx, pl->prec, dy, dy->c, CUDA_SCRATCH_Y, dyp));
+            TRY(cuda_conv_operand(ctx, pl->prec, dy, dy->c, CUDA_SCRATCH_Y, dyp));
         TRY(result(ctx, pl->prec, out, kind == CUDA_CONV_FWD ? out->c : pl->cp, activation,
                    out_slot, outp));
         Status st = choose(ctx, pl, kind, *xp, *wp, *dyp, *outp);
@@ -437,6 +434,8 @@ Status cuda_conv2d_forward(void *vctx, ConvDesc *d, const Tensor *x, const Tenso
                  conv_out_size(x->w, d->kw, d->stride, d->pad)));
     if (tensor_numel(y) == 0)
         return ST_OK;
+    if (cuda_conv_gemm_applies(ctx, d))
+        return cuda_conv_gemm_forward(ctx, d, x, w, y);
     CudaConvPlan *pl = NULL;
     const void *xp, *wp, *unused;
     void *yp;
@@ -464,6 +463,8 @@ Status cuda_conv2d_backward_data(void *vctx, ConvDesc *d, const Tensor *dy, cons
                  conv_out_size(dx->w, d->kw, d->stride, d->pad)));
     if (tensor_numel(dx) == 0)
         return ST_OK;
+    if (cuda_conv_gemm_applies(ctx, d))
+        return cuda_conv_gemm_backward_data(ctx, d, dy, w, dx);
     CudaConvPlan *pl = NULL;
     const void *dyp, *wp, *unused;
     void *dxp;
@@ -496,6 +497,8 @@ Status cuda_conv2d_backward_filter(void *vctx, ConvDesc *d, const Tensor *x, con
             CU_TRY(cuk_fill(db->data, tensor_numel(db), 0.0f, ctx->stream));
         return ST_OK;
     }
+    if (cuda_conv_gemm_applies(ctx, d))
+        return cuda_conv_gemm_backward_filter(ctx, d, x, dy, dw);
     CudaConvPlan *pl = NULL;
     const void *xp, *dyp, *unused;
     void *dwp;

@@ -68,6 +68,7 @@ typedef struct CudaCtx {
     int deterministic;
     int lp_fallbacks;          /* convolutions in fp32 for want of a bf16/fp16 algorithm */
     int act16;                 /* 16-bit activations in bf16/fp16 (SHORTCUT_CUDA_ACT16=0: off) */
+    int gemm1x1;               /* SHORTCUT_CUDA_GEMM1X1=1: 1x1 convolutions on cuBLAS */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */
@@ -142,6 +143,23 @@ Status cuda_conv2d_backward_data(void *ctx, ConvDesc *d, const Tensor *dy, const
 Status cuda_conv2d_backward_filter(void *ctx, ConvDesc *d, const Tensor *x, const Tensor *dy,
                                    Tensor *dw, Tensor *db);
 void cuda_plan_free(void *ctx, void *plan);
+/* The 16-bit layout of compute precision prec. */
+int cuda_lowp_layout(int prec);
+/* src as compute precision prec wants it: fp32 NCHW, or 16-bit channels-last with cpad
+ * channels. A 16-bit activation of the right kind is used as it is; anything else is converted
+ * into scratch slot `slot` (through an fp32 view when it must change kind or gain channels). */
+Status cuda_conv_operand(CudaCtx *ctx, int prec, const Tensor *src, int cpad, int slot,
+                         const void **out);
+
+/* ---- cuda_conv_gemm.c: 1x1 convolutions as cuBLAS products (arguments checked by the
+ * cuda_conv.c callers; tensors not empty) ---- */
+int cuda_conv_gemm_applies(const CudaCtx *ctx, const ConvDesc *d);
+Status cuda_conv_gemm_forward(CudaCtx *ctx, const ConvDesc *d, const Tensor *x, const Tensor *w,
+                              Tensor *y);
+Status cuda_conv_gemm_backward_data(CudaCtx *ctx, const ConvDesc *d, const Tensor *dy,
+                                    const Tensor *w, Tensor *dx);
+Status cuda_conv_gemm_backward_filter(CudaCtx *ctx, const ConvDesc *d, const Tensor *x,
+                                      const Tensor *dy, Tensor *dw);
 
 /* ---- cuda_bn.c: batchnorm and its relu / residual-add fusions (kernels_bn.cu) ---- */
 Status cuda_batchnorm_forward_train(void *ctx, const Tensor *x, const Tensor *gamma,
