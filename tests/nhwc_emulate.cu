@@ -174,6 +174,25 @@ static void finish_sums(const double *part, int c, int P, double &sum, double &s
     sq = q[0];
 }
 
+int emu_small_planes(int c, int hw) { return nhwc::small_plane(c, hw); }
+
+void emu_planes_to_lowp(const float *x, uint16_t *y, int planes, int c, int cdst, int hw,
+                        int half) {
+    Buf<float> sh(nhwc::kPlaneShared);
+    for (int p = 0; p < planes; p++) {
+        for (int i = 0; i < nhwc::kPlaneShared; i++)
+            sh.data()[i] = -1.0e30f;   /* what a block finds is not zeroed */
+        for (int t = 0; t < kThreads; t++)
+            nhwc::plane_phase1(p, t, x, c, hw, sh.data());
+        for (int t = 0; t < kThreads; t++) {
+            if (half)
+                nhwc::plane_phase2<1>(p, t, y, c, cdst, hw, sh.data());
+            else
+                nhwc::plane_phase2<0>(p, t, y, c, cdst, hw, sh.data());
+        }
+    }
+}
+
 int emu_bn_slices(int rows, int C, int sm_count) { return nhwc::bn_slices(rows, C, sm_count); }
 
 void emu_bn_forward_train(const uint16_t *x, const uint16_t *r, uint16_t *y, int rows, int C,

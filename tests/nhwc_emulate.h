@@ -22,6 +22,12 @@ float emu_from16(uint16_t v, int half);
 void emu_to_nhwc16(const float *x, uint16_t *y, int n, int c, int hw, int half);
 void emu_from_nhwc16(const uint16_t *x, float *y, int n, int c, int hw, int half);
 
+/* cuk_nhwc_planes_to_lowp: (planes, c, hw) fp32 -> (planes, hw, cdst) 16 bits, channels from
+ * c zero; cuk_nhwc_small_planes says which shapes it takes */
+int emu_small_planes(int c, int hw);
+void emu_planes_to_lowp(const float *x, uint16_t *y, int planes, int c, int cdst, int hw,
+                        int half);
+
 /* cuk_bn_nhwc_slices' choice, for a GPU of sm_count multiprocessors */
 int emu_bn_slices(int rows, int C, int sm_count);
 void emu_bn_forward_train(const uint16_t *x, const uint16_t *r, uint16_t *y, int rows, int C,

@@ -337,6 +337,35 @@ static void test_dropout(int half, int n, int c, int h, int w) {
     free_case(&ta, &tb, &ty, &a, &b, &y);
 }
 
+/* Filters to 16 bits channels-last through the one-block-per-plane kernel: every value rounded
+ * once, the padding channels zero; and which shapes take it. */
+static void test_planes(int half) {
+    const struct {
+        int planes, c, cdst, hw;
+    } cases[] = {{5, 12, 16, 9}, {3, 640, 640, 9}, {4, 3, 8, 49}, {7, 40, 40, 1}, {2, 300, 304, 25}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int P = cases[k].planes, c = cases[k].c, cdst = cases[k].cdst, hw = cases[k].hw;
+        const size_t nx = (size_t)P * c * hw, ny = (size_t)P * cdst * hw;
+        float *x = host_alloc(nx);
+        rand_fill(x, nx, 40 + k, -2.0f, 2.0f);
+        uint16_t *y = calloc(ny, sizeof *y);
+        emu_planes_to_lowp(x, y, P, c, cdst, hw, half);
+        size_t bad = 0;
+        for (int p = 0; p < P; p++)
+            for (int at = 0; at < hw; at++)
+                for (int ch = 0; ch < cdst; ch++) {
+                    const uint16_t want =
+                        ch < c ? emu_to16(x[((size_t)p * c + ch) * hw + at], half) : emu_to16(0, half);
+                    bad += y[((size_t)p * hw + at) * cdst + ch] != want;
+                }
+        CHECK_INT((int)bad, 0);
+        free(x);
+        free(y);
+    }
+    CHECK(emu_small_planes(640, 9) && emu_small_planes(2048, 1) && emu_small_planes(3, 9));
+    CHECK(!emu_small_planes(16, 1024) && !emu_small_planes(640, 64) && !emu_small_planes(2048, 9));
+}
+
 static void test_pad(int half) {
     const int n = 2, cx = 8, h = 5, w = 6, cy = 16, s = 2, ho = 3, wo = 3;
     Act x = act_rand(n, cx, h, w, 31, -1.0f, 1.0f, half), y = act_empty(n, cy, ho, wo);
@@ -419,6 +448,7 @@ int main(void) {
         test_eltwise(half);
         test_dropout(half, 2, 8, 3, 5);
         test_dropout(half, 3, 40, 7, 5);
+        test_planes(half);
         test_pad(half);
         test_pool(half);
     }

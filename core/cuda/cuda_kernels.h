@@ -118,6 +118,12 @@ cudaError_t cuk_nhwc_relu_backward(const void *y, const void *dy, void *dx, size
 cudaError_t cuk_nhwc_add(const void *a, const void *b, void *y, size_t n, int half,
                          cudaStream_t s);
 cudaError_t cuk_nhwc_scale(void *p, size_t n, float v, int half, cudaStream_t s);
+/* Whether (c, hw) planes take the one-block-per-plane conversion below: small enough for
+ * shared memory, with few pixels (convolution filters). */
+int cuk_nhwc_small_planes(int c, int hw);
+/* (planes, c, hw) fp32 -> (planes, hw, cdst) 16 bits, channels c..cdst zero; small planes only. */
+cudaError_t cuk_nhwc_planes_to_lowp(const float *x, void *y, int planes, int c, int cdst, int hw,
+                                    int half, cudaStream_t s);
 cudaError_t cuk_nhwc_dropout_forward(const void *x, void *y, uint8_t *mask, int n, int C, int h,
                                      int w, int per_channel, float p, float scale, uint64_t seed,
                                      int half, cudaStream_t s);

@@ -242,6 +242,8 @@ cudaError_t cuk_to_lowp_nhwc(const float *x, void *y, int planes, int c, int cds
                              int half, cudaStream_t s) {
     if (planes <= 0 || cdst <= 0 || hw <= 0)
         return cudaGetLastError();
+    if (cuk_nhwc_small_planes(c, hw))   /* filters: a block per plane (kernels_nhwc.cuh) */
+        return cuk_nhwc_planes_to_lowp(x, y, planes, c, cdst, hw, half, s);
     dim3 grid = tile_grid(planes, cdst, hw), block(kTile, kTileRows);
     if (half)
         to_lowp_nhwc_k<<<grid, block, 0, s>>>(x, static_cast<__half *>(y), planes, c, cdst, hw);

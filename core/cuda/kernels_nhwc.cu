@@ -129,6 +129,15 @@ __global__ void __launch_bounds__(kThreads) dropout_bwd_k(nhwc::DropShape sh_,
 }
 
 template <int H16>
+__global__ void __launch_bounds__(kThreads) plane_k(const float *x, uint16_t *y, int c, int cdst,
+                                                    int hw) {
+    __shared__ float sh[nhwc::kPlaneShared];
+    nhwc::plane_phase1(blockIdx.x, threadIdx.x, x, c, hw, sh);
+    __syncthreads();
+    nhwc::plane_phase2<H16>(blockIdx.x, threadIdx.x, y, c, cdst, hw, sh);
+}
+
+template <int H16>
 __global__ void pad_fwd_k(size_t n, const uint16_t *x, uint16_t *y, int cx, int h, int w, int cy,
                           int ho, int wo, int stride) {
     GRID_STRIDE(o, n) nhwc::pad_fwd_elem<H16>(o, x, y, cx, h, w, cy, ho, wo, stride);
@@ -272,6 +281,19 @@ cudaError_t cuk_nhwc_scale(void *p, size_t n, float v, int half, cudaStream_t s)
 }
 
 #undef NHWC_ELTWISE
+
+int cuk_nhwc_small_planes(int c, int hw) { return nhwc::small_plane(c, hw); }
+
+cudaError_t cuk_nhwc_planes_to_lowp(const float *x, void *y, int planes, int c, int cdst, int hw,
+                                    int half, cudaStream_t s) {
+    if (planes <= 0 || cdst <= 0 || hw <= 0)
+        return cudaGetLastError();
+    if (half)
+        plane_k<1><<<planes, kThreads, 0, s>>>(x, u16(y), c, cdst, hw);
+    else
+        plane_k<0><<<planes, kThreads, 0, s>>>(x, u16(y), c, cdst, hw);
+    return cudaGetLastError();
+}
 
 /* One block per tile of kTile rows x kTile channels (kernels_nhwc.cuh, "dropout"). */
 static dim3 dropout_grid(const nhwc::DropShape &d) {

@@ -604,6 +604,31 @@ NHWC_HD void pad_bwd_elem(size_t e, const uint16_t *dy, uint16_t *dx, int cx, in
                 : st<H16>(0.0f);
 }
 
+/* ---- small planes to 16 bits channels-last: (P, c, hw) fp32 -> (P, hw, cdst) 16 bits, the
+ * channels from c to cdst zero. Convolution filters are such planes (P = K filters of c x kh x
+ * kw). The general kernel (kernels_eltwise.cu) transposes 32 x 32 tiles of (channel, pixel); with
+ * 9 pixels a plane most of its threads idle, and on an H100 it took 42 us for a 640 x 640 x 3 x 3
+ * filter bank that needs about 7. Here one block takes a whole plane: phase 1 reads it in order
+ * into shared memory, phase 2 writes it out in order. */
+const int kPlaneShared = 12288;   /* floats: 48 KB, the most a block gets without opting in */
+
+NHWC_HD bool small_plane(int c, int hw) { return hw < 32 && (long long)c * hw <= kPlaneShared; }
+
+NHWC_HD void plane_phase1(int p, int t, const float *x, int c, int hw, float *sh) {
+    const float *xp = x + (size_t)p * (size_t)c * (size_t)hw;
+    for (int e = t; e < c * hw; e += kThreads)
+        sh[e] = xp[e];
+}
+
+template <int H16>
+NHWC_HD void plane_phase2(int p, int t, uint16_t *y, int c, int cdst, int hw, const float *sh) {
+    uint16_t *yp = y + (size_t)p * (size_t)cdst * (size_t)hw;
+    for (int e = t; e < cdst * hw; e += kThreads) {
+        const int at = e / cdst, ch = e % cdst;
+        yp[e] = st<H16>(ch < c ? sh[ch * hw + at] : 0.0f);
+    }
+}
+
 /* ---- pooling, with the semantics of kernels_pool.cu (first maximum in row-major order wins,
  * a NaN always wins, padding never wins and counts as zero in the average, divisor k * k) ---- */
 
