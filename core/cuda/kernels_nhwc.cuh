@@ -534,25 +534,34 @@ NHWC_HD void dropout_fwd_phase1(const DropShape &s, int bx, int by, int t, const
     }
 }
 
+/* Row i of thread t's walk of a tile's mask side (rows fastest, channel by * kTile + i): its
+ * flag slot in *slot and, when the element is in the tensor, its NCHW index in *q. */
+NHWC_HD bool mask_at(const DropShape &s, int bx, int by, int t, int i, int *slot, size_t *q) {
+    const int row = t % kTile, r = bx * kTile + row, c = by * kTile + i;
+    *slot = row * (kTile + 1) + i;
+    size_t plane;
+    if (r >= s.rows || c >= s.C)
+        return false;
+    *q = drop_nchw(s, r, c, &plane);
+    return true;
+}
+
 NHWC_HD void dropout_fwd_phase2(const DropShape &s, int bx, int by, int t, const uint8_t *sh,
                                 uint8_t *mask) {
-    const int row = t % kTile, r = bx * kTile + row;
-    for (int i = t / kTile; i < kTile; i += kTileStep) {
-        const int c = by * kTile + i;
-        size_t plane;
-        if (r < s.rows && c < s.C)
-            mask[drop_nchw(s, r, c, &plane)] = sh[row * (kTile + 1) + i];
-    }
+    int slot;
+    size_t q;
+    for (int i = t / kTile; i < kTile; i += kTileStep)
+        if (mask_at(s, bx, by, t, i, &slot, &q))
+            mask[q] = sh[slot];
 }
 
 NHWC_HD void dropout_bwd_phase1(const DropShape &s, int bx, int by, int t, const uint8_t *mask,
                                 uint8_t *sh) {
-    const int row = t % kTile, r = bx * kTile + row;
+    int slot;
+    size_t q;
     for (int i = t / kTile; i < kTile; i += kTileStep) {
-        const int c = by * kTile + i;
-        size_t plane;
-        sh[row * (kTile + 1) + i] =
-            (r < s.rows && c < s.C) ? mask[drop_nchw(s, r, c, &plane)] : 0;
+        const uint8_t flag = mask_at(s, bx, by, t, i, &slot, &q) ? mask[q] : 0;
+        sh[slot] = flag;
     }
 }
 
