@@ -120,19 +120,6 @@ template <int H, int M, int V> struct GradApply {
     }
 };
 
-/* The dropout kernels' grid of tiles, each block's two phases in order (the barrier). */
-template <typename P1, typename P2> void drop_tiles(const nhwc::DropShape &d, P1 phase1, P2 phase2) {
-    uint8_t flags[nhwc::kTileShared];
-    for (int bx = 0; bx < (d.rows + nhwc::kTile - 1) / nhwc::kTile; bx++)
-        for (int by = 0; by < (d.C + nhwc::kTile - 1) / nhwc::kTile; by++) {
-            memset(flags, 0xAB, sizeof flags);   /* what a block finds is not zeroed */
-            for (int t = 0; t < kThreads; t++)
-                phase1(bx, by, t, flags);
-            for (int t = 0; t < kThreads; t++)
-                phase2(bx, by, t, flags);
-        }
-}
-
 /* An elementwise launch: vectors of 8 where n allows, else single values. */
 template <typename F8, typename F1> void eltwise(size_t n, F8 f8, F1 f1) {
     if (nhwc::vec_for_count(n) == 8)
@@ -271,33 +258,46 @@ void emu_scale(uint16_t *p, size_t n, float v, int half) {
 #undef CALL
 }
 
+void emu_planes_from_lowp(const uint16_t *x, float *y, int planes, int c, int csrc, int hw,
+                          int half) {
+    Buf<float> sh(nhwc::kPlaneShared);
+    for (int p = 0; p < planes; p++) {
+        for (int i = 0; i < nhwc::kPlaneShared; i++)
+            sh.data()[i] = -1.0e30f;   /* what a block finds is not zeroed */
+        for (int t = 0; t < kThreads; t++) {
+            if (half)
+                nhwc::unplane_phase1<1>(p, t, x, c, csrc, hw, sh.data());
+            else
+                nhwc::unplane_phase1<0>(p, t, x, c, csrc, hw, sh.data());
+        }
+        for (int t = 0; t < kThreads; t++)
+            nhwc::unplane_phase2(p, t, y, c, hw, sh.data());
+    }
+}
+
 void emu_dropout_forward(const uint16_t *x, uint16_t *y, uint8_t *mask, int n, int C, int h,
                          int w, int per_channel, float p, float scale, uint64_t seed, int half) {
     const nhwc::DropShape d = {n * h * w, C, h * w};
-    drop_tiles(
-        d,
-        [&](int bx, int by, int t, uint8_t *sh) {
-            if (half)
-                nhwc::dropout_fwd_phase1<1>(d, bx, by, t, x, y, per_channel, p, scale, seed, sh);
-            else
-                nhwc::dropout_fwd_phase1<0>(d, bx, by, t, x, y, per_channel, p, scale, seed, sh);
-        },
-        [&](int bx, int by, int t, uint8_t *sh) {
-            nhwc::dropout_fwd_phase2(d, bx, by, t, sh, mask);
-        });
+    const size_t total = (size_t)d.rows * (size_t)C;
+    /* vectors of 8 only where C allows: a vector never crosses a row */
+#define CALL(H, V) nhwc::dropout_fwd_vec<H, V>(d, j, x, y, mask, per_channel, p, scale, seed)
+    if (nhwc::vec_of(C) == 8)
+        for (size_t j = 0; j < total / 8; j++) {
+            if (half) CALL(1, 8); else CALL(0, 8);
+        }
+    else
+        for (size_t j = 0; j < total; j++) {
+            if (half) CALL(1, 1); else CALL(0, 1);
+        }
+#undef CALL
 }
 
 void emu_dropout_backward(const uint8_t *mask, const uint16_t *dy, uint16_t *dx, int n, int C,
                           int h, int w, float scale, int half) {
-    const nhwc::DropShape d = {n * h * w, C, h * w};
-    drop_tiles(
-        d, [&](int bx, int by, int t, uint8_t *sh) { nhwc::dropout_bwd_phase1(d, bx, by, t, mask, sh); },
-        [&](int bx, int by, int t, uint8_t *sh) {
-            if (half)
-                nhwc::dropout_bwd_phase2<1>(d, bx, by, t, sh, dy, dx, scale);
-            else
-                nhwc::dropout_bwd_phase2<0>(d, bx, by, t, sh, dy, dx, scale);
-        });
+#define CALL(H, V) nhwc::dropout_bwd_vec<H, V>(j, mask, dy, dx, scale)
+    const size_t total = (size_t)n * (size_t)C * (size_t)h * (size_t)w;
+    EMU_ELTWISE(total, CALL);
+#undef CALL
 }
 
 void emu_pad_forward(const uint16_t *x, uint16_t *y, int n, int cx, int h, int w, int cy, int ho,

@@ -27,6 +27,9 @@ void emu_from_nhwc16(const uint16_t *x, float *y, int n, int c, int hw, int half
 int emu_small_planes(int c, int hw);
 void emu_planes_to_lowp(const float *x, uint16_t *y, int planes, int c, int cdst, int hw,
                         int half);
+/* cuk_nhwc_planes_from_lowp: (planes, hw, csrc) 16 bits -> (planes, c, hw) fp32 */
+void emu_planes_from_lowp(const uint16_t *x, float *y, int planes, int c, int csrc, int hw,
+                          int half);
 
 /* cuk_bn_nhwc_slices' choice, for a GPU of sm_count multiprocessors */
 int emu_bn_slices(int rows, int C, int sm_count);

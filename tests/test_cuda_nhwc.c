@@ -309,9 +309,9 @@ static void test_eltwise(int half) {
     free_case(&ta, &tb, &ty, &a, &b, &y);
 }
 
-/* Dropout, forward and backward, both forms: masks in NCHW order equal the reference's. The
- * kernels take tiles of 32 rows x 32 channels; the shapes give one partial tile, and several
- * tiles whose rows cross from one image into the next and whose last channel tile is partial. */
+/* Dropout, forward and backward, both forms: the mask, stored channels-last like the values,
+ * holds at (row, channel) the reference's NCHW mask byte. The shapes take vectors of 8 channels
+ * (C % 8 == 0) and single values, over several images. */
 static void test_dropout(int half, int n, int c, int h, int w) {
     Act a = act_rand(n, c, h, w, 23, -1.0f, 1.0f, half), b = act_rand(n, c, h, w, 24, -1.0f, 1.0f,
                                                                       half);
@@ -325,7 +325,12 @@ static void test_dropout(int half, int n, int c, int h, int w) {
         emu_dropout_forward(a.s, y.s, mask, n, c, h, w, per_channel, p, scale, 77, half);
         CHECK_OK(REF.ops->dropout_forward(REF.ctx, p, per_channel, 77, &ta, &ty, &tm));
         CHECK_OK(REF.ops->download(REF.ctx, &tm, rm));
-        CHECK(memcmp(mask, rm, count) == 0);
+        size_t bad = 0;
+        const size_t hw = (size_t)h * w;
+        for (size_t r = 0; r < (size_t)n * hw; r++)
+            for (int ch = 0; ch < c; ch++)
+                bad += mask[r * c + ch] != rm[((r / hw) * c + ch) * hw + r % hw];
+        CHECK_INT((int)bad, 0);
         check_act(per_channel ? "dropout2d" : "dropout", &y, &ty, half);
         emu_dropout_backward(mask, b.s, y.s, n, c, h, w, scale, half);
         CHECK_OK(REF.ops->dropout_backward(REF.ctx, p, &tm, &tb, &ty));
@@ -338,7 +343,8 @@ static void test_dropout(int half, int n, int c, int h, int w) {
 }
 
 /* Filters to 16 bits channels-last through the one-block-per-plane kernel: every value rounded
- * once, the padding channels zero; and which shapes take it. */
+ * once, the padding channels zero; gradients back to fp32 through its mirror; and which shapes
+ * take them. */
 static void test_planes(int half) {
     const struct {
         int planes, c, cdst, hw;
@@ -359,6 +365,18 @@ static void test_planes(int half) {
                     bad += y[((size_t)p * hw + at) * cdst + ch] != want;
                 }
         CHECK_INT((int)bad, 0);
+        /* and back: every value exact (16 bits widen exactly), the padding channels dropped */
+        float *back = host_alloc(nx);
+        emu_planes_from_lowp(y, back, P, c, cdst, hw, half);
+        bad = 0;
+        for (int p = 0; p < P; p++)
+            for (int ch = 0; ch < c; ch++)
+                for (int at = 0; at < hw; at++) {
+                    const size_t i = ((size_t)p * c + ch) * hw + at;
+                    bad += back[i] != emu_from16(y[((size_t)p * hw + at) * cdst + ch], half);
+                }
+        CHECK_INT((int)bad, 0);
+        free(back);
         free(x);
         free(y);
     }
@@ -448,6 +466,7 @@ int main(void) {
         test_eltwise(half);
         test_dropout(half, 2, 8, 3, 5);
         test_dropout(half, 3, 40, 7, 5);
+        test_dropout(half, 2, 12, 3, 3);
         test_planes(half);
         test_pad(half);
         test_pool(half);

@@ -152,7 +152,9 @@ size_t cuda_stored_bytes(const Tensor *t) {
 
 static const char *layout_name(int layout) {
     return layout == CUDA_LAYOUT_NHWC_BF16 ? "bf16 channels-last"
-           : layout == CUDA_LAYOUT_NHWC_F16 ? "fp16 channels-last" : "fp32 NCHW";
+           : layout == CUDA_LAYOUT_NHWC_F16 ? "fp16 channels-last"
+           : layout == CUDA_LAYOUT_NHWC_U8  ? "u8 channels-last"
+                                            : "fp32 NCHW";
 }
 
 Status cuda_view(CudaCtx *ctx, const Tensor *t, int layout, int slot, const void **out) {
@@ -279,6 +281,26 @@ static Status cuda_upload(void *vctx, Tensor *t, const void *host) {
     return ST_OK;
 }
 
+/* A channels-last u8 tensor (a dropout mask) put back in NCHW order on the host: masks are
+ * only downloaded to be looked at, so no kernel is spent on it. */
+static Status download_u8_nhwc(CudaCtx *ctx, const Tensor *t, void *host) {
+    const size_t count = tensor_numel(t), hw = (size_t)t->h * (size_t)t->w, C = (size_t)t->c;
+    uint8_t *rows = malloc(count);
+    if (!rows)
+        return status_fail(ST_ERR_OOM, "cuda download: no host memory for %zu bytes", count);
+    cudaError_t e = cudaMemcpyAsync(rows, t->data, count, cudaMemcpyDeviceToHost, ctx->stream);
+    Status st = e == cudaSuccess ? cuda_sync(ctx, "download")
+                                 : cuda_rt_fail(e, "cudaMemcpyAsync(rows, ...)", __FILE__, __LINE__);
+    if (st == ST_OK) {
+        uint8_t *out = host;
+        for (size_t r = 0; r < count / (C ? C : 1); r++)
+            for (size_t c = 0; c < C; c++)
+                out[((r / hw) * C + c) * hw + r % hw] = rows[r * C + c];
+    }
+    free(rows);
+    return st;
+}
+
 static Status cuda_download(void *vctx, const Tensor *t, void *host) {
     CudaCtx *ctx = vctx;
     if (!t)
@@ -287,6 +309,8 @@ static Status cuda_download(void *vctx, const Tensor *t, void *host) {
     size_t bytes = tensor_bytes(t);
     if (bytes && !host)
         return status_fail(ST_ERR_ARG, "cuda download: host pointer is NULL");
+    if (bytes && t->layout == CUDA_LAYOUT_NHWC_U8)
+        return download_u8_nhwc(ctx, t, host);
     if (bytes) {
         const void *src;
         TRY(cuda_view(ctx, t, CUDA_LAYOUT_NCHW, CUDA_SCRATCH_V0, &src));

@@ -87,7 +87,7 @@ Status cuda_dropout_forward(void *vctx, float p, int per_channel, uint64_t seed,
     TRY(cuda_need(op, "x", x, DT_F32));
     TRY(cuda_need_like(op, "y", y, x, DT_F32));
     TRY(cuda_need_like(op, "mask", mask, x, DT_U8));
-    /* the mask is in NCHW order whatever x's layout */
+    /* the mask is stored in x's element order (cuda_internal.h) */
     if (cuda_is16(x))
         CU_TRY(cuk_nhwc_dropout_forward(x->data, y->data, mask->data, x->n, x->c, x->h, x->w,
                                         per_channel != 0, p, dropout_scale(p), seed,
@@ -97,7 +97,7 @@ Status cuda_dropout_forward(void *vctx, float p, int per_channel, uint64_t seed,
                                    (size_t)x->h * (size_t)x->w, per_channel != 0, p,
                                    dropout_scale(p), seed, ctx->stream));
     y->layout = x->layout;
-    mask->layout = 0;
+    mask->layout = cuda_is16(x) ? CUDA_LAYOUT_NHWC_U8 : CUDA_LAYOUT_NCHW;
     return ST_OK;
 }
 
@@ -110,14 +110,20 @@ Status cuda_dropout_backward(void *vctx, float p, const Tensor *mask, const Tens
     TRY(cuda_need(op, "dy", dy, DT_F32));
     TRY(cuda_need_like(op, "mask", mask, dy, DT_U8));
     TRY(cuda_need_like(op, "dx", dx, dy, DT_F32));
-    if (cuda_is16(dy))
-        CU_TRY(cuk_nhwc_dropout_backward(mask->data, dy->data, dx->data, dy->n, dy->c, dy->h,
-                                         dy->w, dropout_scale(p), cuda_half(dy->layout),
-                                         ctx->stream));
+    /* dy comes to the mask's element order: a gradient from the linear head arrives fp32 NCHW
+     * for a mask drawn on 16-bit activations */
+    const int L = mask->layout != CUDA_LAYOUT_NHWC_U8 ? CUDA_LAYOUT_NCHW
+                  : cuda_is16(dy)                    ? dy->layout
+                                                     : cuda_lowp_layout(ctx->prec);
+    const void *dyp;
+    TRY(cuda_view(ctx, dy, L, CUDA_SCRATCH_V0, &dyp));
+    if (L != CUDA_LAYOUT_NCHW)
+        CU_TRY(cuk_nhwc_dropout_backward(mask->data, dyp, dx->data, dy->n, dy->c, dy->h, dy->w,
+                                         dropout_scale(p), cuda_half(L), ctx->stream));
     else
-        CU_TRY(cuk_dropout_backward(mask->data, dy->data, dx->data, tensor_numel(dy),
+        CU_TRY(cuk_dropout_backward(mask->data, dyp, dx->data, tensor_numel(dy),
                                     dropout_scale(p), ctx->stream));
-    dx->layout = dy->layout;
+    dx->layout = L;
     return ST_OK;
 }
 

@@ -43,8 +43,12 @@ enum {
     CUDA_SCRATCH_SLOTS
 };
 
-/* Tensor.layout values of this backend (see "Memory and layout" above). */
-enum { CUDA_LAYOUT_NCHW = 0, CUDA_LAYOUT_NHWC_BF16 = 1, CUDA_LAYOUT_NHWC_F16 = 2 };
+/* Tensor.layout values of this backend (see "Memory and layout" above). A dropout mask (u8)
+ * drawn on 16-bit activations is stored in their channels-last order: NHWC_U8. */
+enum {
+    CUDA_LAYOUT_NCHW = 0, CUDA_LAYOUT_NHWC_BF16 = 1, CUDA_LAYOUT_NHWC_F16 = 2,
+    CUDA_LAYOUT_NHWC_U8 = 3
+};
 
 /* Largest workspace offered to cuDNN's algorithm search, whatever the free memory. */
 #define CUDA_WORKSPACE_CAP ((size_t)2 << 30)
@@ -120,7 +124,9 @@ Status cuda_grow(void **buf, size_t *cap, size_t bytes, const char *what);
 Status cuda_sync(CudaCtx *ctx, const char *where);
 /* cudaMemGetInfo, 0/0 when it fails (only used to word messages and budgets). */
 void cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
-static inline int cuda_is16(const Tensor *t) { return t->layout != CUDA_LAYOUT_NCHW; }
+static inline int cuda_is16(const Tensor *t) {
+    return t->layout == CUDA_LAYOUT_NHWC_BF16 || t->layout == CUDA_LAYOUT_NHWC_F16;
+}
 /* half argument of the kernels for a 16-bit layout: 0 bf16, 1 fp16 */
 static inline int cuda_half(int layout) { return layout == CUDA_LAYOUT_NHWC_F16; }
 /* Bytes t's elements take in its layout. */

@@ -124,6 +124,9 @@ int cuk_nhwc_small_planes(int c, int hw);
 /* (planes, c, hw) fp32 -> (planes, hw, cdst) 16 bits, channels c..cdst zero; small planes only. */
 cudaError_t cuk_nhwc_planes_to_lowp(const float *x, void *y, int planes, int c, int cdst, int hw,
                                     int half, cudaStream_t s);
+/* The way back: (planes, hw, csrc) 16 bits -> (planes, c, hw) fp32, for small_planes(c, hw). */
+cudaError_t cuk_nhwc_planes_from_lowp(const void *x, float *y, int planes, int c, int csrc,
+                                      int hw, int half, cudaStream_t s);
 cudaError_t cuk_nhwc_dropout_forward(const void *x, void *y, uint8_t *mask, int n, int C, int h,
                                      int w, int per_channel, float p, float scale, uint64_t seed,
                                      int half, cudaStream_t s);

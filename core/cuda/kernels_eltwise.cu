@@ -257,6 +257,8 @@ cudaError_t cuk_from_lowp_nhwc(const void *x, float *y, int planes, int c, int c
                                int half, cudaStream_t s) {
     if (planes <= 0 || c <= 0 || hw <= 0)
         return cudaGetLastError();
+    if (cuk_nhwc_small_planes(c, hw))   /* weight gradients: a block per plane */
+        return cuk_nhwc_planes_from_lowp(x, y, planes, c, csrc, hw, half, s);
     dim3 grid = tile_grid(planes, c, hw), block(kTile, kTileRows);
     if (half)
         from_lowp_nhwc_k<<<grid, block, 0, s>>>(static_cast<const __half *>(x), y, planes, c,

@@ -107,25 +107,26 @@ template <int H16, int V> __global__ void scale_k(size_t vecs, uint16_t *p, floa
 }
 
 template <int H16>
-__global__ void __launch_bounds__(kThreads) dropout_fwd_k(nhwc::DropShape sh_, const uint16_t *x,
-                                                          uint16_t *y, uint8_t *mask,
-                                                          int per_channel, float p, float scale,
-                                                          uint64_t seed) {
-    __shared__ uint8_t flags[nhwc::kTileShared];
-    nhwc::dropout_fwd_phase1<H16>(sh_, blockIdx.x, blockIdx.y, threadIdx.x, x, y, per_channel, p,
-                                  scale, seed, flags);
+__global__ void __launch_bounds__(kThreads) unplane_k(const uint16_t *x, float *y, int c, int csrc,
+                                                      int hw) {
+    __shared__ float sh[nhwc::kPlaneShared];
+    nhwc::unplane_phase1<H16>(blockIdx.x, threadIdx.x, x, c, csrc, hw, sh);
     __syncthreads();
-    nhwc::dropout_fwd_phase2(sh_, blockIdx.x, blockIdx.y, threadIdx.x, flags, mask);
+    nhwc::unplane_phase2(blockIdx.x, threadIdx.x, y, c, hw, sh);
 }
 
-template <int H16>
-__global__ void __launch_bounds__(kThreads) dropout_bwd_k(nhwc::DropShape sh_,
-                                                          const uint8_t *mask, const uint16_t *dy,
-                                                          uint16_t *dx, float scale) {
-    __shared__ uint8_t flags[nhwc::kTileShared];
-    nhwc::dropout_bwd_phase1(sh_, blockIdx.x, blockIdx.y, threadIdx.x, mask, flags);
-    __syncthreads();
-    nhwc::dropout_bwd_phase2<H16>(sh_, blockIdx.x, blockIdx.y, threadIdx.x, flags, dy, dx, scale);
+template <int H16, int V>
+__global__ void dropout_fwd_k(nhwc::DropShape sh, size_t vecs, const uint16_t *x, uint16_t *y,
+                              uint8_t *mask, int per_channel, float p, float scale,
+                              uint64_t seed) {
+    GRID_STRIDE(j, vecs) nhwc::dropout_fwd_vec<H16, V>(sh, j, x, y, mask, per_channel, p, scale,
+                                                       seed);
+}
+
+template <int H16, int V>
+__global__ void dropout_bwd_k(size_t vecs, const uint8_t *mask, const uint16_t *dy, uint16_t *dx,
+                              float scale) {
+    GRID_STRIDE(j, vecs) nhwc::dropout_bwd_vec<H16, V>(j, mask, dy, dx, scale);
 }
 
 template <int H16>
@@ -280,6 +281,44 @@ cudaError_t cuk_nhwc_scale(void *p, size_t n, float v, int half, cudaStream_t s)
     return cudaGetLastError();
 }
 
+cudaError_t cuk_nhwc_planes_from_lowp(const void *x, float *y, int planes, int c, int csrc,
+                                      int hw, int half, cudaStream_t s) {
+    if (planes <= 0 || c <= 0 || hw <= 0)
+        return cudaGetLastError();
+    if (half)
+        unplane_k<1><<<planes, kThreads, 0, s>>>(u16(x), y, c, csrc, hw);
+    else
+        unplane_k<0><<<planes, kThreads, 0, s>>>(u16(x), y, c, csrc, hw);
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_nhwc_dropout_forward(const void *x, void *y, uint8_t *mask, int n, int C, int h,
+                                     int w, int per_channel, float p, float scale, uint64_t seed,
+                                     int half, cudaStream_t s) {
+    const nhwc::DropShape d = {n * h * w, C, h * w};
+    const size_t total = (size_t)d.rows * (size_t)C;
+    if (!total)
+        return cudaGetLastError();
+#define DROPOUT_FWD(H, V)                                                                        \
+    dropout_fwd_k<H, V><<<blocks_for(total / V), kThreads, 0, s>>>(d, total / V, u16(x), u16(y), \
+                                                                   mask, per_channel, p, scale,  \
+                                                                   seed)
+    if (nhwc::vec_of(C) == 8) {
+        if (half) DROPOUT_FWD(1, 8); else DROPOUT_FWD(0, 8);
+    } else {
+        if (half) DROPOUT_FWD(1, 1); else DROPOUT_FWD(0, 1);
+    }
+#undef DROPOUT_FWD
+    return cudaGetLastError();
+}
+
+cudaError_t cuk_nhwc_dropout_backward(const uint8_t *mask, const void *dy, void *dx, int n, int C,
+                                      int h, int w, float scale, int half, cudaStream_t s) {
+    const size_t total = (size_t)n * (size_t)h * (size_t)w * (size_t)C;
+    NHWC_ELTWISE(dropout_bwd_k, total, mask, u16(dy), u16(dx), scale);
+    return cudaGetLastError();
+}
+
 #undef NHWC_ELTWISE
 
 int cuk_nhwc_small_planes(int c, int hw) { return nhwc::small_plane(c, hw); }
@@ -295,38 +334,6 @@ cudaError_t cuk_nhwc_planes_to_lowp(const float *x, void *y, int planes, int c, 
     return cudaGetLastError();
 }
 
-/* One block per tile of kTile rows x kTile channels (kernels_nhwc.cuh, "dropout"). */
-static dim3 dropout_grid(const nhwc::DropShape &d) {
-    return dim3((unsigned)((d.rows + nhwc::kTile - 1) / nhwc::kTile),
-                (unsigned)((d.C + nhwc::kTile - 1) / nhwc::kTile));
-}
-
-cudaError_t cuk_nhwc_dropout_forward(const void *x, void *y, uint8_t *mask, int n, int C, int h,
-                                     int w, int per_channel, float p, float scale, uint64_t seed,
-                                     int half, cudaStream_t s) {
-    const nhwc::DropShape d = {n * h * w, C, h * w};
-    if ((size_t)d.rows * (size_t)C == 0)
-        return cudaGetLastError();
-    if (half)
-        dropout_fwd_k<1><<<dropout_grid(d), kThreads, 0, s>>>(d, u16(x), u16(y), mask,
-                                                              per_channel, p, scale, seed);
-    else
-        dropout_fwd_k<0><<<dropout_grid(d), kThreads, 0, s>>>(d, u16(x), u16(y), mask,
-                                                              per_channel, p, scale, seed);
-    return cudaGetLastError();
-}
-
-cudaError_t cuk_nhwc_dropout_backward(const uint8_t *mask, const void *dy, void *dx, int n, int C,
-                                      int h, int w, float scale, int half, cudaStream_t s) {
-    const nhwc::DropShape d = {n * h * w, C, h * w};
-    if ((size_t)d.rows * (size_t)C == 0)
-        return cudaGetLastError();
-    if (half)
-        dropout_bwd_k<1><<<dropout_grid(d), kThreads, 0, s>>>(d, mask, u16(dy), u16(dx), scale);
-    else
-        dropout_bwd_k<0><<<dropout_grid(d), kThreads, 0, s>>>(d, mask, u16(dy), u16(dx), scale);
-    return cudaGetLastError();
-}
 
 cudaError_t cuk_nhwc_pad_channels_forward(const void *x, void *y, int n, int cx, int h, int w,
                                           int cy, int ho, int wo, int stride, int half,

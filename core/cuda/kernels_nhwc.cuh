@@ -487,95 +487,95 @@ template <int H16, int V> NHWC_HD void scale_vec(size_t j, uint16_t *p, float s)
     store<H16, V>(p + j * V, v);
 }
 
-/* ---- dropout, a tile of kTile rows x kTile channels per block ----
- * The keep decision of NCHW element q (or of its plane) is drawn as the reference draws it, and
- * the mask is kept in NCHW order, so it means the same whatever the activations' layout. The
- * values are channels-last, so an element-by-element kernel has one side scattered: each mask
- * byte in its own 32-byte sector (on an H100, 222 us a launch on wrn_28_10 where the bytes
- * need 35). A block therefore takes a tile in two phases around a barrier:
- *   forward:  phase 1 walks the tile channels-fastest (values coalesced) and leaves the keep
- *             flags in shared memory; phase 2 walks it rows-fastest, writing each channel's
- *             mask bytes contiguously;
- *   backward: the same in the other order (mask read rows-fastest, values channels-fastest).
- * Thread t of kThreads takes tile column t % kTile and rows t / kTile + k * kTileStep. */
-const int kTile = 32;
-const int kTileStep = kThreads / kTile;
-const int kTileShared = kTile * (kTile + 1);   /* flags [row][channel], rows padded by one */
-
+/* ---- dropout: elementwise over vectors of V channels of one row ----
+ * The keep decision of NCHW element q (or of its plane) is drawn as the reference draws it
+ * (backend.h), so the values match the CPU's whatever the layout. The mask is stored in the
+ * values' own channels-last order (Tensor.layout CUDA_LAYOUT_NHWC_U8; download() puts it back
+ * in NCHW order), so forward and backward are plain vector passes: V mask bytes beside each
+ * vector of V values. (Kept in NCHW order, the mask made one side of every access scattered:
+ * the 32x32-tile kernels that transposed it through shared memory still took 145 us a launch
+ * on wrn_28_10's 160-channel maps, where the bytes need about 35.) */
 struct DropShape {
     int rows, C, hw;   /* rows = n * h * w of the channels-last tensor */
 };
 
-/* NCHW index of (row r, channel c); its plane (image, channel) in *plane. 32-bit divisions
- * only: a 64-bit one costs a GPU over a hundred instructions (the element-by-element kernel
- * did six per element). */
-NHWC_HD size_t drop_nchw(const DropShape &s, int r, int c, size_t *plane) {
-    const int img = r / s.hw, at = r % s.hw;
-    *plane = (size_t)img * (size_t)s.C + (size_t)c;
-    return *plane * (size_t)s.hw + (size_t)at;
-}
-
-template <int H16>
-NHWC_HD void dropout_fwd_phase1(const DropShape &s, int bx, int by, int t, const uint16_t *x,
-                                uint16_t *y, int per_channel, float p, float scale,
-                                uint64_t seed, uint8_t *sh) {
-    const int col = t % kTile, c = by * kTile + col;
-    for (int i = t / kTile; i < kTile; i += kTileStep) {
-        const int r = bx * kTile + i;
-        uint8_t keep = 0;
-        if (r < s.rows && c < s.C) {
-            size_t plane;
-            const size_t q = drop_nchw(s, r, c, &plane), e = (size_t)r * (size_t)s.C + (size_t)c;
-            const uint64_t counter = per_channel ? (uint64_t)plane : (uint64_t)q;
-            keep = rng_uniform(seed, RNG_STREAM_DROPOUT, counter) >= p;
-            y[e] = st<H16>(keep ? ld<H16>(x[e]) * scale : 0.0f);
+/* V mask bytes at p (8-byte aligned when V == 8), and back. */
+template <int V> NHWC_HD void load_mask(const uint8_t *p, uint8_t (&m)[V]) {
+#ifdef __CUDA_ARCH__
+    if constexpr (V == 8) {
+        const uint2 t = *reinterpret_cast<const uint2 *>(p);
+        for (int k = 0; k < 4; k++) {
+            m[k] = (uint8_t)(t.x >> (8 * k));
+            m[k + 4] = (uint8_t)(t.y >> (8 * k));
         }
-        sh[i * (kTile + 1) + col] = keep;
+    } else
+#endif
+    {
+        for (int k = 0; k < V; k++)
+            m[k] = p[k];
     }
 }
 
-/* Row i of thread t's walk of a tile's mask side (rows fastest, channel by * kTile + i): its
- * flag slot in *slot and, when the element is in the tensor, its NCHW index in *q. */
-NHWC_HD bool mask_at(const DropShape &s, int bx, int by, int t, int i, int *slot, size_t *q) {
-    const int row = t % kTile, r = bx * kTile + row, c = by * kTile + i;
-    *slot = row * (kTile + 1) + i;
-    size_t plane;
-    if (r >= s.rows || c >= s.C)
-        return false;
-    *q = drop_nchw(s, r, c, &plane);
-    return true;
-}
-
-NHWC_HD void dropout_fwd_phase2(const DropShape &s, int bx, int by, int t, const uint8_t *sh,
-                                uint8_t *mask) {
-    int slot;
-    size_t q;
-    for (int i = t / kTile; i < kTile; i += kTileStep)
-        if (mask_at(s, bx, by, t, i, &slot, &q))
-            mask[q] = sh[slot];
-}
-
-NHWC_HD void dropout_bwd_phase1(const DropShape &s, int bx, int by, int t, const uint8_t *mask,
-                                uint8_t *sh) {
-    int slot;
-    size_t q;
-    for (int i = t / kTile; i < kTile; i += kTileStep) {
-        const uint8_t flag = mask_at(s, bx, by, t, i, &slot, &q) ? mask[q] : 0;
-        sh[slot] = flag;
-    }
-}
-
-template <int H16>
-NHWC_HD void dropout_bwd_phase2(const DropShape &s, int bx, int by, int t, const uint8_t *sh,
-                                const uint16_t *dy, uint16_t *dx, float scale) {
-    const int col = t % kTile, c = by * kTile + col;
-    for (int i = t / kTile; i < kTile; i += kTileStep) {
-        const int r = bx * kTile + i;
-        if (r < s.rows && c < s.C) {
-            const size_t e = (size_t)r * (size_t)s.C + (size_t)c;
-            dx[e] = st<H16>(sh[i * (kTile + 1) + col] ? ld<H16>(dy[e]) * scale : 0.0f);
+template <int V> NHWC_HD void store_mask(uint8_t *p, const uint8_t (&m)[V]) {
+#ifdef __CUDA_ARCH__
+    if constexpr (V == 8) {
+        uint2 t = make_uint2(0u, 0u);
+        for (int k = 0; k < 4; k++) {
+            t.x |= (uint32_t)m[k] << (8 * k);
+            t.y |= (uint32_t)m[k + 4] << (8 * k);
         }
+        *reinterpret_cast<uint2 *>(p) = t;
+    } else
+#endif
+    {
+        for (int k = 0; k < V; k++)
+            p[k] = m[k];
     }
+}
+
+/* Vector j: values j * V .. j * V + V - 1, all in one row since V divides C. Their NCHW
+ * indices step by hw from the first; dropout2d draws once per (image, channel) plane. One
+ * division pair per vector, in 32 bits where the tensor allows (a 64-bit division costs a GPU
+ * over a hundred instructions). */
+template <int H16, int V>
+NHWC_HD void dropout_fwd_vec(const DropShape &s, size_t j, const uint16_t *x, uint16_t *y,
+                             uint8_t *mask, int per_channel, float p, float scale, uint64_t seed) {
+    const size_t e = j * V;
+    size_t r;
+    int c0;
+    if ((size_t)s.rows * (size_t)s.C <= 0xffffffffu) {
+        r = (uint32_t)e / (uint32_t)s.C;
+        c0 = (int)((uint32_t)e % (uint32_t)s.C);
+    } else {
+        r = e / (size_t)s.C;
+        c0 = (int)(e % (size_t)s.C);
+    }
+    const int img = (int)r / s.hw, at = (int)r % s.hw;
+    const size_t plane0 = (size_t)img * (size_t)s.C + (size_t)c0;
+    float v[V];
+    uint8_t m[V];
+    load<H16, V>(x + e, v);
+    for (int k = 0; k < V; k++) {
+        const size_t plane = plane0 + (size_t)k;
+        const uint64_t counter = per_channel ? (uint64_t)plane
+                                             : (uint64_t)(plane * (size_t)s.hw + (size_t)at);
+        m[k] = rng_uniform(seed, RNG_STREAM_DROPOUT, counter) >= p;
+        v[k] = m[k] ? v[k] * scale : 0.0f;
+    }
+    store<H16, V>(y + e, v);
+    store_mask<V>(mask + e, m);
+}
+
+template <int H16, int V>
+NHWC_HD void dropout_bwd_vec(size_t j, const uint8_t *mask, const uint16_t *dy, uint16_t *dx,
+                             float scale) {
+    float g[V];
+    uint8_t m[V];
+    load<H16, V>(dy + j * V, g);
+    load_mask<V>(mask + j * V, m);
+    for (int k = 0; k < V; k++)
+        g[k] = m[k] ? g[k] * scale : 0.0f;
+    store<H16, V>(dx + j * V, g);
 }
 
 /* Option-A shortcut: y (n, ho, wo, cy) from x (n, h, w, cx), channels padded equally before
@@ -636,6 +636,27 @@ NHWC_HD void plane_phase2(int p, int t, uint16_t *y, int c, int cdst, int hw, co
         const int at = e / cdst, ch = e % cdst;
         yp[e] = st<H16>(ch < c ? sh[ch * hw + at] : 0.0f);
     }
+}
+
+/* The way back, for weight gradients: (P, hw, csrc) 16 bits -> (P, c, hw) fp32, channels from
+ * c to csrc dropped (small_plane(c, hw)). Phase 1 reads the plane in order and leaves it
+ * transposed in shared memory (consecutive threads take consecutive channels, so their stores
+ * are hw floats apart: no bank conflicts for odd hw, as filters have); phase 2 writes it out in
+ * order. The tile kernel took 36 us for a 640 x 640 x 3 x 3 gradient on an H100. */
+template <int H16>
+NHWC_HD void unplane_phase1(int p, int t, const uint16_t *x, int c, int csrc, int hw, float *sh) {
+    const uint16_t *xp = x + (size_t)p * (size_t)csrc * (size_t)hw;
+    for (int e = t; e < csrc * hw; e += kThreads) {
+        const int at = e / csrc, ch = e % csrc;
+        if (ch < c)
+            sh[ch * hw + at] = ld<H16>(xp[e]);
+    }
+}
+
+NHWC_HD void unplane_phase2(int p, int t, float *y, int c, int hw, const float *sh) {
+    float *yp = y + (size_t)p * (size_t)c * (size_t)hw;
+    for (int e = t; e < c * hw; e += kThreads)
+        yp[e] = sh[e];
 }
 
 /* ---- pooling, with the semantics of kernels_pool.cu (first maximum in row-major order wins,
