@@ -251,6 +251,7 @@ static void test_batchnorm(void) {
         {2, 12, 3, 5, 2},    /* 12 channels: single values */
         {1, 2064, 2, 2, 2},  /* 258 groups: two channel blocks */
         {8, 32, 8, 8, 0},    /* slices as an H100 (132 multiprocessors) gets them */
+        {4, 64, 17, 17, 1},  /* 36-37 rows a thread: batched loads, a remainder, a flush */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int half = 0; half < 2; half++)

@@ -538,9 +538,13 @@ Status backend_cuda_create(Backend *out) {
      * SHORTCUT_CUDA_ACT16=0 keeps activations fp32 NCHW, for comparisons. */
     const char *act16 = getenv("SHORTCUT_CUDA_ACT16");
     ctx->act16 = !(act16 && strcmp(act16, "0") == 0);
-    /* Off until a GPU has run it (cuda_conv_gemm.c). */
+    /* Off: on session 8's H100 it passed parity but gained nothing measurable (cuda_conv_gemm.c). */
     const char *gemm1x1 = getenv("SHORTCUT_CUDA_GEMM1X1");
     ctx->gemm1x1 = gemm1x1 && strcmp(gemm1x1, "1") == 0;
+    /* Which algorithm each convolution got and what the others timed at: profilers change the
+     * timings the search sees (docs/GPU.md), so this is how to see a real run's choices. */
+    const char *algo_log = getenv("SHORTCUT_CUDA_ALGO_LOG");
+    ctx->algo_log = algo_log && strcmp(algo_log, "1") == 0;
     ctx->requested_precision = CUDA_REQ_FP32;
     out->ops = &CUDA_OPS;
     out->ctx = ctx;

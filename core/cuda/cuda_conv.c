@@ -19,6 +19,7 @@
  * and dx are handed on in 16 bits instead of being converted back. Uses cuDNN's legacy
  * convolution API, which cuDNN 9 still ships (marked deprecated for a later major version).
  * 1x1 convolutions may instead run as cuBLAS products (cuda_conv_gemm.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +242,23 @@ static Status find_round(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x
     return ST_OK;
 }
 
+/* One line per search (SHORTCUT_CUDA_ALGO_LOG=1): the shape, the pick, and the candidates in
+ * cuDNN's order (fastest first), "-" for one that failed or ran with a math not allowed. */
+static void log_search(const CudaConvPlan *pl, int kind, const CudaAlgoPerf *perf, int got,
+                       int best) {
+    char line[512];
+    int at = snprintf(line, sizeof line, "cuda conv %s (%d, %d, %d, %d) -> %d %dx%d s%d p%d %s:"
+                      " algo %d %.3f ms;", kind_name(kind), pl->n, pl->c, pl->h, pl->w, pl->k,
+                      pl->kh, pl->kw, pl->stride, pl->pad,
+                      cuda_precision_name((CudaPrecision)pl->prec), perf[best].algo,
+                      (double)perf[best].time_ms);
+    for (int i = 0; i < got && at > 0 && (size_t)at < sizeof line; i++)
+        at += perf[i].ok ? snprintf(line + at, sizeof line - (size_t)at, " %d:%.3f",
+                                    perf[i].algo, (double)perf[i].time_ms)
+                         : snprintf(line + at, sizeof line - (size_t)at, " %d:-", perf[i].algo);
+    fprintf(stderr, "%s\n", line);
+}
+
 /* Measure every algorithm for `kind` on the real operands (outputs are overwritten, which the
  * op does anyway) and keep the best; or take the cached choice for this shape. */
 static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, const void *w,
@@ -284,6 +302,8 @@ static Status choose(CudaCtx *ctx, CudaConvPlan *pl, int kind, const void *x, co
                            cuda_precision_name((CudaPrecision)pl->prec),
                            pl->det ? ", deterministic" : "", ws, got);
     }
+    if (ctx->algo_log)
+        log_search(pl, kind, perf, got, best);
     CudaAlgoChoice c = {perf[best].algo, perf[best].math, perf[best].memory};
     TRY(cuda_algo_cache_put(&ctx->algos, &key, &c));
     pl->choice[kind] = c;

@@ -125,6 +125,7 @@ NHWC_HD float relu(float v) { return (v > 0.0f || v != v) ? v : 0.0f; }
  * depends on timing, so results repeat run to run. */
 const int kThreads = 256;
 const int kFlush = 32;
+const int kBatch = 4;   /* rows a thread of the statistics loads at once */
 
 struct BnShape {
     int rows;   /* N * H * W */
@@ -155,8 +156,16 @@ NHWC_HD int slices_for(int limit, int blocks_per_slice, int sm_count) {
 NHWC_HD int bn_slices(int rows, int C, int sm_count) {
     return slices_for(rows, channel_blocks(C), sm_count);
 }
-/* Doubles of shared memory a block of sums needs. */
-const int kShared = kThreads * 2 * 8;
+/* Shared memory of a block of sums: thread t's partial sum and sum of squares of its k-th
+ * channel at [(2k) * kRow + t] and [(2k + 1) * kRow + t]. Threads side by side write side by
+ * side, and the readers of phase 2 hit different banks (kRow is odd). Thread-major rows of 2V
+ * doubles put a warp's 32 stores in one bank: 16 stores of 32 ways each per thread, which with
+ * four blocks a multiprocessor cost about 8 us a launch. */
+const int kRow = kThreads + 1;
+const int kShared = 2 * 8 * kRow;
+NHWC_HD size_t shared_at(int t, int k, int which) {
+    return (size_t)(2 * k + which) * (size_t)kRow + (size_t)t;
+}
 
 struct BlockGeom {
     int g0, Gb, rows_per_pass, r0, r1;
@@ -206,8 +215,8 @@ template <int V> struct Acc {
     NHWC_HD void to_shared(double *sh, int t) {
         flush();
         for (int k = 0; k < V; k++) {
-            sh[(size_t)t * 2 * V + 2 * k] = s[k];
-            sh[(size_t)t * 2 * V + 2 * k + 1] = q[k];
+            sh[shared_at(t, k, 0)] = s[k];
+            sh[shared_at(t, k, 1)] = q[k];
         }
     }
 };
@@ -232,9 +241,8 @@ NHWC_HD void sums_phase2a(const BnShape &s, int cb, int p, int t, const double *
         const int gi = j / V, k = j % V, sub = tpc ? t % tpc : 0;
         double a = 0.0, q = 0.0;
         for (int ro = sub; ro < b.rows_per_pass; ro += step) {
-            const size_t at = ((size_t)(ro * b.Gb + gi)) * 2 * V + 2 * k;
-            a += sh[at];
-            q += sh[at + 1];
+            a += sh[shared_at(ro * b.Gb + gi, k, 0)];
+            q += sh[shared_at(ro * b.Gb + gi, k, 1)];
         }
         if (tpc) {
             sh2[2 * t] = a;
@@ -265,6 +273,16 @@ NHWC_HD void sums_phase2b(const BnShape &s, int cb, int p, int t, const double *
     part[2 * ((size_t)c * s.P + p) + 1] = q;
 }
 
+/* One row's values into the statistics: d = v - pivot and d * d. */
+template <int V>
+NHWC_HD void stats_row(Acc<V> &acc, const float (&v)[V], const float (&pivot)[V]) {
+    for (int k = 0; k < V; k++) {
+        const float d = v[k] - pivot[k];
+        acc.add(k, d, d * d);
+    }
+    acc.end_row();
+}
+
 /* Forward, phase 1: sums of d = x - pivot[c] and d * d, pivot[c] = x at row 0. Slice 0's
  * threads of row offset 0 also write the pivots (as float) to pivot_out for the finishing
  * kernel. */
@@ -282,14 +300,23 @@ NHWC_HD void stats_phase1(const BnShape &s, int cb, int p, int t, const uint16_t
             pivot_out[g * V + k] = pivot[k];
     Acc<V> acc;
     acc.init();
-    for (int r = b.r0 + t / b.Gb; r < b.r1; r += b.rows_per_pass) {
+    /* kBatch rows' loads issued before their sums, so each thread keeps several in flight (one
+     * at a time left the sums at a third of the memory's bandwidth); the additions keep the
+     * row order of the one-at-a-time loop */
+    const int step = b.rows_per_pass;
+    int r = b.r0 + t / b.Gb;
+    for (; r + (kBatch - 1) * step < b.r1; r += kBatch * step) {
+        float v[kBatch][V];
+        for (int i = 0; i < kBatch; i++)
+            load<H16, V>(x + (size_t)(r + i * step) * s.C + (size_t)g * V, v[i]);
+        for (int i = 0; i < kBatch; i++) {
+            stats_row<V>(acc, v[i], pivot);
+        }
+    }
+    for (; r < b.r1; r += step) {
         float v[V];
         load<H16, V>(x + (size_t)r * s.C + (size_t)g * V, v);
-        for (int k = 0; k < V; k++) {
-            const float d = v[k] - pivot[k];
-            acc.add(k, d, d * d);
-        }
-        acc.end_row();
+        stats_row<V>(acc, v, pivot);
     }
     acc.to_shared(sh, t);
 }
