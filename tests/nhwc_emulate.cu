@@ -59,12 +59,12 @@ void stats(const nhwc::BnShape &s, const uint16_t *x, double *part, float *pivot
 
 template <int H16, int MODE, int V>
 void grad_sums(const nhwc::BnShape &s, const uint16_t *x, const uint16_t *y, const uint16_t *dy,
-               const uint16_t *dy2, const float *mean, double *part) {
+               const uint16_t *dy2, const nhwc::BnFwd &f, double *part) {
     Buf<double> sh(nhwc::kShared), sh2(2 * kThreads);
     for (int cb = 0; cb < nhwc::channel_blocks(s.C); cb++)
         for (int p = 0; p < s.P; p++) {
             for (int t = 0; t < kThreads; t++)
-                nhwc::grad_phase1<H16, MODE, V>(s, cb, p, t, x, y, dy, dy2, mean, sh.data());
+                nhwc::grad_phase1<H16, MODE, V>(s, cb, p, t, x, y, dy, dy2, f, sh.data());
             phase2<V>(s, cb, p, sh.data(), sh2.data(), part);
         }
 }
@@ -78,10 +78,10 @@ void apply(size_t vecs, int C, const uint16_t *x, const uint16_t *r, uint16_t *y
 
 template <int H16, int MODE, int V>
 void grad_apply(size_t vecs, int C, const uint16_t *x, const uint16_t *y, const uint16_t *dy,
-                const uint16_t *dy2, const float *mean, const float *coef, uint16_t *dx,
+                const uint16_t *dy2, const nhwc::BnFwd &f, const float *coef, uint16_t *dx,
                 uint16_t *dr) {
     for (size_t j = 0; j < vecs; j++)
-        nhwc::grad_apply_vec<H16, MODE, V>(j, C, x, y, dy, dy2, mean, coef, dx, dr);
+        nhwc::grad_apply_vec<H16, MODE, V>(j, C, x, y, dy, dy2, f, coef, dx, dr);
 }
 
 /* The <H16, MODE, V> instance of a call, from run-time values (as NHWC_DISPATCH does). */
@@ -108,15 +108,15 @@ template <int H, int M, int V> struct Apply {
 };
 template <int H, int M, int V> struct GradSums {
     static void run(nhwc::BnShape s, const uint16_t *x, const uint16_t *y, const uint16_t *dy,
-                    const uint16_t *dy2, const float *mean, double *part) {
-        grad_sums<H, M, V>(s, x, y, dy, dy2, mean, part);
+                    const uint16_t *dy2, nhwc::BnFwd f, double *part) {
+        grad_sums<H, M, V>(s, x, y, dy, dy2, f, part);
     }
 };
 template <int H, int M, int V> struct GradApply {
     static void run(size_t total, int C, const uint16_t *x, const uint16_t *y, const uint16_t *dy,
-                    const uint16_t *dy2, const float *mean, const float *coef, uint16_t *dx,
+                    const uint16_t *dy2, nhwc::BnFwd f, const float *coef, uint16_t *dx,
                     uint16_t *dr) {
-        grad_apply<H, M, V>(total / V, C, x, y, dy, dy2, mean, coef, dx, dr);
+        grad_apply<H, M, V>(total / V, C, x, y, dy, dy2, f, coef, dx, dr);
     }
 };
 
@@ -209,20 +209,22 @@ void emu_bn_forward_train(const uint16_t *x, const uint16_t *r, uint16_t *y, int
 
 void emu_bn_backward(const uint16_t *x, const uint16_t *y, const uint16_t *dy,
                      const uint16_t *dy2, int rows, int C, int P, int mode, int half,
-                     const float *gamma, const float *save_mean, const float *save_invstd,
-                     uint16_t *dx, uint16_t *dr, float *dgamma, float *dbeta) {
+                     const float *gamma, const float *beta, const float *save_mean,
+                     const float *save_invstd, uint16_t *dx, uint16_t *dr, float *dgamma,
+                     float *dbeta) {
     const nhwc::BnShape s = {rows, C, P};
+    const nhwc::BnFwd f = {gamma, beta, save_mean, save_invstd};
     Buf<double> part((size_t)2 * C * P);
     Buf<float> coef((size_t)3 * C);
     const int vec = nhwc::vec_of(C);
-    dispatch<GradSums>(half, mode, vec, s, x, y, dy, dy2, save_mean, part.data());
+    dispatch<GradSums>(half, mode, vec, s, x, y, dy, dy2, f, part.data());
     for (int c = 0; c < C; c++) {
         double sum, sq;
         finish_sums(part.data(), c, P, sum, sq);
         nhwc::grad_finish_channel(c, sum, sq, C, rows, gamma, save_invstd, dgamma, dbeta,
                                   coef.data());
     }
-    dispatch<GradApply>(half, mode, vec, (size_t)rows * C, C, x, y, dy, dy2, save_mean,
+    dispatch<GradApply>(half, mode, vec, (size_t)rows * C, C, x, y, dy, dy2, f,
                         (const float *)coef.data(), dx, dr);
 }
 

@@ -37,10 +37,12 @@ void emu_bn_forward_train(const uint16_t *x, const uint16_t *r, uint16_t *y, int
                           int P, int mode, int half, const float *gamma, const float *beta,
                           float *run_mean, float *run_var, float momentum, float eps,
                           float *save_mean, float *save_invstd);
+/* beta non-NULL: in RELU mode the forward's output is recomputed from x (y may be NULL) */
 void emu_bn_backward(const uint16_t *x, const uint16_t *y, const uint16_t *dy,
                      const uint16_t *dy2, int rows, int C, int P, int mode, int half,
-                     const float *gamma, const float *save_mean, const float *save_invstd,
-                     uint16_t *dx, uint16_t *dr, float *dgamma, float *dbeta);
+                     const float *gamma, const float *beta, const float *save_mean,
+                     const float *save_invstd, uint16_t *dx, uint16_t *dr, float *dgamma,
+                     float *dbeta);
 
 void emu_relu_forward(const uint16_t *x, uint16_t *y, size_t n, int half);
 void emu_relu_backward(const uint16_t *y, const uint16_t *dy, uint16_t *dx, size_t n, int half);

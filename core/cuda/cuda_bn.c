@@ -117,10 +117,13 @@ static Status infer(CudaCtx *ctx, const char *op, int mode, const Tensor *x, con
 
 /* y is the forward output (read for the relu mask; NULL in PLAIN mode), dy2 an optional second
  * gradient (ADD_RELU), dr the gradient at the residual input (ADD_RELU). */
+/* beta (RELU mode only, else NULL): lets the 16-bit kernels recompute the forward's output
+ * from x instead of reading y, one tensor read fewer in each of the two passes (backend.h
+ * allows it; SHORTCUT_CUDA_BN_RECOMPUTE=0 reads y, for comparisons). */
 static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, const Tensor *y,
                        const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
-                       const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx, Tensor *dr,
-                       Tensor *dgamma, Tensor *dbeta) {
+                       const Tensor *beta, const Tensor *save_mean, const Tensor *save_invstd,
+                       Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta) {
     TRY(cuda_need(op, "x", x, DT_F32));
     const int C = x->c;
     if (y)
@@ -129,6 +132,8 @@ static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, 
     if (dy2)
         TRY(cuda_need_like(op, "dy2", dy2, x, DT_F32));
     TRY(bn_param(op, "gamma", gamma, C));
+    if (beta)
+        TRY(bn_param(op, "beta", beta, C));
     TRY(bn_param(op, "save_mean", save_mean, C));
     TRY(bn_param(op, "save_invstd", save_invstd, C));
     TRY(cuda_need_like(op, "dx", dx, x, DT_F32));
@@ -142,8 +147,9 @@ static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, 
     /* Every input in x's layout (converted copies where one arrives otherwise); dx and dr are
      * written in it. */
     const int L = x->layout, rows = x->n * x->h * x->w;
+    const int recompute = beta && mode == CUK_BN_RELU && cuda_is16(x) && ctx->bn_recompute;
     const void *yp = NULL, *dyp = NULL, *dy2p = NULL;
-    if (y)
+    if (y && !recompute)
         TRY(cuda_view(ctx, y, L, CUDA_SCRATCH_V0, &yp));
     TRY(cuda_view(ctx, dy, L, CUDA_SCRATCH_V1, &dyp));
     if (dy2)
@@ -155,9 +161,9 @@ static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, 
     TRY(bn_scratch(ctx, C, slices, &part, &coef));
     if (cuda_is16(x))
         CU_TRY(cuk_nhwc_bn_backward(x->data, yp, dyp, dy2p, rows, C, slices, mode, cuda_half(L),
-                                    gamma->data, save_mean->data, save_invstd->data, dx->data,
-                                    dr ? dr->data : NULL, dgamma->data, dbeta->data, part, coef,
-                                    ctx->stream));
+                                    gamma->data, recompute ? beta->data : NULL, save_mean->data,
+                                    save_invstd->data, dx->data, dr ? dr->data : NULL,
+                                    dgamma->data, dbeta->data, part, coef, ctx->stream));
     else
         CU_TRY(cuk_bn_backward(x->data, yp, dyp, dy2p, x->n, C, x->h * x->w, slices, mode,
                                gamma->data, save_mean->data, save_invstd->data, dx->data,
@@ -190,7 +196,7 @@ Status cuda_batchnorm_forward_infer(void *ctx, const Tensor *x, const Tensor *ga
 Status cuda_batchnorm_backward(void *ctx, const Tensor *x, const Tensor *dy, const Tensor *gamma,
                                const Tensor *save_mean, const Tensor *save_invstd, Tensor *dx,
                                Tensor *dgamma, Tensor *dbeta) {
-    return backward(ctx, "batchnorm_backward", CUK_BN_PLAIN, x, NULL, dy, NULL, gamma,
+    return backward(ctx, "batchnorm_backward", CUK_BN_PLAIN, x, NULL, dy, NULL, gamma, NULL,
                     save_mean, save_invstd, dx, NULL, dgamma, dbeta);
 }
 
@@ -209,13 +215,12 @@ Status cuda_batchnorm_relu_forward_infer(void *ctx, const Tensor *x, const Tenso
                  running_mean, running_var, eps, y);
 }
 
-/* The mask comes from y, which backend.h allows; beta is not needed for that. */
+/* The mask: recomputed from x and beta on the 16-bit path, read from y otherwise. */
 Status cuda_batchnorm_relu_backward(void *ctx, const Tensor *x, const Tensor *y,
                                     const Tensor *dy, const Tensor *gamma, const Tensor *beta,
                                     const Tensor *save_mean, const Tensor *save_invstd,
                                     Tensor *dx, Tensor *dgamma, Tensor *dbeta) {
-    (void)beta;
-    return backward(ctx, "batchnorm_relu_backward", CUK_BN_RELU, x, y, dy, NULL, gamma,
+    return backward(ctx, "batchnorm_relu_backward", CUK_BN_RELU, x, y, dy, NULL, gamma, beta,
                     save_mean, save_invstd, dx, NULL, dgamma, dbeta);
 }
 
@@ -246,6 +251,6 @@ Status cuda_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor
                                         Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta) {
     if (!dr)
         return status_fail(ST_ERR_ARG, "cuda batchnorm_add_relu_backward: dr is NULL");
-    return backward(ctx, "batchnorm_add_relu_backward", CUK_BN_ADD_RELU, x, y, dy, dy2, gamma,
+    return backward(ctx, "batchnorm_add_relu_backward", CUK_BN_ADD_RELU, x, y, dy, dy2, gamma, NULL,
                     save_mean, save_invstd, dx, dr, dgamma, dbeta);
 }

@@ -74,6 +74,7 @@ typedef struct CudaCtx {
     int act16;                 /* 16-bit activations in bf16/fp16 (SHORTCUT_CUDA_ACT16=0: off) */
     int gemm1x1;               /* SHORTCUT_CUDA_GEMM1X1=1: 1x1 convolutions on cuBLAS */
     int algo_log;              /* SHORTCUT_CUDA_ALGO_LOG=1: each algorithm search to stderr */
+    int bn_recompute;          /* 16-bit batchnorm+relu backward recomputes the relu mask */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */

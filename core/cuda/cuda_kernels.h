@@ -106,11 +106,13 @@ cudaError_t cuk_nhwc_bn_forward_train(const void *x, const void *r, void *y, int
                                       cudaStream_t s);
 cudaError_t cuk_nhwc_bn_apply(const void *x, const void *r, void *y, int rows, int C, int mode,
                               int half, const float *coef, cudaStream_t s);
+/* beta: in RELU mode, recompute the forward's output from x, gamma, beta and the saved
+ * statistics instead of reading y (which may then be NULL); NULL: read y. */
 cudaError_t cuk_nhwc_bn_backward(const void *x, const void *y, const void *dy, const void *dy2,
                                  int rows, int C, int P, int mode, int half, const float *gamma,
-                                 const float *save_mean, const float *save_invstd, void *dx,
-                                 void *dr, float *dgamma, float *dbeta, double *part,
-                                 float *coef, cudaStream_t s);
+                                 const float *beta, const float *save_mean,
+                                 const float *save_invstd, void *dx, void *dr, float *dgamma,
+                                 float *dbeta, double *part, float *coef, cudaStream_t s);
 cudaError_t cuk_nhwc_relu_forward(const void *x, void *y, size_t n, int half, cudaStream_t s);
 cudaError_t cuk_nhwc_relu_backward(const void *y, const void *dy, void *dx, size_t n, int half,
                                    cudaStream_t s);

@@ -37,11 +37,10 @@ __global__ void __launch_bounds__(kThreads) stats_k(nhwc::BnShape s, const uint1
 template <int H16, int MODE, int V>
 __global__ void __launch_bounds__(kThreads) grad_sums_k(nhwc::BnShape s, const uint16_t *x,
                                                         const uint16_t *y, const uint16_t *dy,
-                                                        const uint16_t *dy2, const float *mean,
+                                                        const uint16_t *dy2, nhwc::BnFwd f,
                                                         double *part) {
     __shared__ double sh[nhwc::kShared], sh2[2 * kThreads];
-    nhwc::grad_phase1<H16, MODE, V>(s, blockIdx.x, blockIdx.y, threadIdx.x, x, y, dy, dy2, mean,
-                                    sh);
+    nhwc::grad_phase1<H16, MODE, V>(s, blockIdx.x, blockIdx.y, threadIdx.x, x, y, dy, dy2, f, sh);
     __syncthreads();
     nhwc::sums_phase2a<V>(s, blockIdx.x, blockIdx.y, threadIdx.x, sh, sh2, part);
     __syncthreads();
@@ -58,11 +57,11 @@ __global__ void __launch_bounds__(kThreads) apply_k(size_t vecs, int C, const ui
 template <int H16, int MODE, int V>
 __global__ void __launch_bounds__(kThreads) grad_apply_k(size_t vecs, int C, const uint16_t *x,
                                                          const uint16_t *y, const uint16_t *dy,
-                                                         const uint16_t *dy2, const float *mean,
+                                                         const uint16_t *dy2, nhwc::BnFwd f,
                                                          const float *coef, uint16_t *dx,
                                                          uint16_t *dr) {
     GRID_STRIDE(j, vecs)
-    nhwc::grad_apply_vec<H16, MODE, V>(j, C, x, y, dy, dy2, mean, coef, dx, dr);
+    nhwc::grad_apply_vec<H16, MODE, V>(j, C, x, y, dy, dy2, f, coef, dx, dr);
 }
 
 /* The <H16, MODE, V> instance of a launch, from run-time values. */
@@ -217,16 +216,17 @@ cudaError_t cuk_nhwc_bn_apply(const void *x, const void *r, void *y, int rows, i
 
 cudaError_t cuk_nhwc_bn_backward(const void *x, const void *y, const void *dy, const void *dy2,
                                  int rows, int C, int P, int mode, int half, const float *gamma,
-                                 const float *save_mean, const float *save_invstd, void *dx,
-                                 void *dr, float *dgamma, float *dbeta, double *part,
-                                 float *coef, cudaStream_t s) {
+                                 const float *beta, const float *save_mean,
+                                 const float *save_invstd, void *dx, void *dr, float *dgamma,
+                                 float *dbeta, double *part, float *coef, cudaStream_t s) {
     const nhwc::BnShape sh = {rows, C, P};
+    const nhwc::BnFwd f = {gamma, beta, save_mean, save_invstd};
     const dim3 grid((unsigned)nhwc::channel_blocks(C), (unsigned)P);
     const size_t total = (size_t)rows * (size_t)C;
     const int vec = nhwc::vec_of(C);
 #define SUMS(H, M, V)                                                                            \
-    grad_sums_k<H, M, V><<<grid, kThreads, 0, s>>>(sh, u16(x), u16(y), u16(dy), u16(dy2),        \
-                                                   save_mean, part)
+    grad_sums_k<H, M, V><<<grid, kThreads, 0, s>>>(sh, u16(x), u16(y), u16(dy), u16(dy2), f,     \
+                                                   part)
     NHWC_DISPATCH(half, mode, vec, SUMS);
 #undef SUMS
     cudaError_t e = cudaGetLastError();
@@ -238,7 +238,7 @@ cudaError_t cuk_nhwc_bn_backward(const void *x, const void *y, const void *dy, c
         return e;
 #define GRAD(H, M, V)                                                                            \
     grad_apply_k<H, M, V><<<blocks_for(total / V), kThreads, 0, s>>>(                           \
-        total / V, C, u16(x), u16(y), u16(dy), u16(dy2), save_mean, coef, u16(dx),              \
+        total / V, C, u16(x), u16(y), u16(dy), u16(dy2), f, coef, u16(dx),                      \
         static_cast<uint16_t *>(dr))
     NHWC_DISPATCH(half, mode, vec, GRAD);
 #undef GRAD

@@ -321,10 +321,52 @@ NHWC_HD void stats_phase1(const BnShape &s, int cb, int p, int t, const uint16_t
     acc.to_shared(sh, t);
 }
 
-/* The gradient reaching the batchnorm's output: dy (+ dy2 in ADD_RELU when given), masked by
- * y > 0 unless PLAIN. */
+/* The normalization's scale and shift of a channel, and its affine map: the forward's
+ * finishing kernel and apply pass use these, and so does a RELU-mode backward that recomputes
+ * the forward's output, so both round the same float operations the same way. */
+NHWC_HD float bn_scale(float gamma, float invstd) { return gamma * invstd; }
+NHWC_HD float bn_shift(float beta, float mean, float scale) { return beta - mean * scale; }
+NHWC_HD float bn_affine(float v, float scale, float shift) { return v * scale + shift; }
+
+/* What a RELU-mode backward needs to recompute the forward's output from x instead of reading y
+ * (backend.h allows it; it saves a read of y in both backward passes): the forward's gamma and
+ * beta and the saved statistics. beta NULL: read y. */
+struct BnFwd {
+    const float *gamma, *beta, *mean, *invstd;
+};
+
+template <int MODE> NHWC_HD bool recomputes(const BnFwd &f) {
+    return MODE == CUK_BN_RELU && f.beta != nullptr;
+}
+
+/* Scale and shift of channels c0 .. c0 + V - 1, as the forward computed them. */
+template <int V>
+NHWC_HD void fwd_coef(const BnFwd &f, int c0, float (&scale)[V], float (&shift)[V]) {
+    for (int k = 0; k < V; k++) {
+        scale[k] = bn_scale(f.gamma[c0 + k], f.invstd[c0 + k]);
+        shift[k] = bn_shift(f.beta[c0 + k], f.mean[c0 + k], scale[k]);
+    }
+}
+
+/* The forward's output at `at` (unless PLAIN, which needs none): recomputed from the values xv
+ * of x there, rounded to 16 bits as the forward stored it, or read from y. */
 template <int H16, int MODE, int V>
-NHWC_HD void grad_in(const uint16_t *dy, const uint16_t *dy2, const uint16_t *y, size_t at,
+NHWC_HD void fwd_out(const uint16_t *y, size_t at, bool recompute, const float (&xv)[V],
+                     const float (&scale)[V], const float (&shift)[V], float (&yv)[V]) {
+    if (MODE == CUK_BN_PLAIN)
+        return;
+    if (recompute) {
+        for (int k = 0; k < V; k++)
+            yv[k] = ld<H16>(st<H16>(relu(bn_affine(xv[k], scale[k], shift[k]))));
+    } else {
+        load<H16, V>(y + at, yv);
+    }
+}
+
+/* The gradient reaching the batchnorm's output: dy (+ dy2 in ADD_RELU when given), masked by
+ * the forward's output yv > 0 unless PLAIN. */
+template <int H16, int MODE, int V>
+NHWC_HD void grad_in(const uint16_t *dy, const uint16_t *dy2, const float (&yv)[V], size_t at,
                      float (&g)[V]) {
     load<H16, V>(dy + at, g);
     if (MODE == CUK_BN_ADD_RELU && dy2) {
@@ -333,33 +375,34 @@ NHWC_HD void grad_in(const uint16_t *dy, const uint16_t *dy2, const uint16_t *y,
         for (int k = 0; k < V; k++)
             g[k] += g2[k];
     }
-    if (MODE != CUK_BN_PLAIN) {
-        float yv[V];
-        load<H16, V>(y + at, yv);
+    if (MODE != CUK_BN_PLAIN)
         for (int k = 0; k < V; k++)
             g[k] = yv[k] > 0.0f ? g[k] : 0.0f;
-    }
 }
 
 /* Backward, phase 1: sums of g and g * (x - mean[c]). */
 template <int H16, int MODE, int V>
 NHWC_HD void grad_phase1(const BnShape &s, int cb, int p, int t, const uint16_t *x,
                          const uint16_t *y, const uint16_t *dy, const uint16_t *dy2,
-                         const float *mean, double *sh) {
+                         const BnFwd &f, double *sh) {
     const BlockGeom b = geom(s, V, cb, p);
     if (t >= b.rows_per_pass * b.Gb)
         return;
     const int g = b.g0 + t % b.Gb;
-    float mu[V];
+    const bool recompute = recomputes<MODE>(f);
+    float mu[V], scale[V], shift[V];
     for (int k = 0; k < V; k++)
-        mu[k] = mean[g * V + k];
+        mu[k] = f.mean[g * V + k];
+    if (recompute)
+        fwd_coef<V>(f, g * V, scale, shift);
     Acc<V> acc;
     acc.init();
     for (int r = b.r0 + t / b.Gb; r < b.r1; r += b.rows_per_pass) {
         const size_t at = (size_t)r * s.C + (size_t)g * V;
-        float gv[V], v[V];
-        grad_in<H16, MODE, V>(dy, dy2, y, at, gv);
+        float gv[V], v[V], yv[V];
         load<H16, V>(x + at, v);
+        fwd_out<H16, MODE, V>(y, at, recompute, v, scale, shift, yv);
+        grad_in<H16, MODE, V>(dy, dy2, yv, at, gv);
         for (int k = 0; k < V; k++)
             acc.add(k, gv[k], gv[k] * (v[k] - mu[k]));
         acc.end_row();
@@ -412,9 +455,9 @@ NHWC_HD void stats_finish_channel(int c, double s, double q, int C, long long m,
     run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mean);
     run_var[c] = (float)((1.0 - momentum) * run_var[c] +
                          momentum * var * (double)m / (double)(m - 1));
-    const float scale = gamma[c] * invstd;
+    const float scale = bn_scale(gamma[c], invstd);
     coef[c] = scale;
-    coef[C + c] = beta[c] - (float)mean * scale;
+    coef[C + c] = bn_shift(beta[c], (float)mean, scale);
 }
 
 /* Channel c of the backward: dgamma, dbeta, and dx = k1 * (g - k2 - (x - mean) * k3) with
@@ -441,7 +484,7 @@ NHWC_HD void apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *r, ui
     float v[V];
     load<H16, V>(x + at, v);
     for (int k = 0; k < V; k++)
-        v[k] = v[k] * coef[c0 + k] + coef[C + c0 + k];
+        v[k] = bn_affine(v[k], coef[c0 + k], coef[C + c0 + k]);
     if (MODE == CUK_BN_ADD_RELU) {
         float rv[V];
         load<H16, V>(r + at, rv);
@@ -459,16 +502,20 @@ NHWC_HD void apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *r, ui
  * dx and dr may alias dy or dy2. */
 template <int H16, int MODE, int V>
 NHWC_HD void grad_apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *y,
-                            const uint16_t *dy, const uint16_t *dy2, const float *mean,
+                            const uint16_t *dy, const uint16_t *dy2, const BnFwd &f,
                             const float *coef, uint16_t *dx, uint16_t *dr) {
     const size_t at = j * V;
     const int c0 = (int)(at % (size_t)C);
-    float g[V], v[V];
-    grad_in<H16, MODE, V>(dy, dy2, y, at, g);
+    const bool recompute = recomputes<MODE>(f);
+    float g[V], v[V], yv[V], scale[V], shift[V];
     load<H16, V>(x + at, v);
+    if (recompute)
+        fwd_coef<V>(f, c0, scale, shift);
+    fwd_out<H16, MODE, V>(y, at, recompute, v, scale, shift, yv);
+    grad_in<H16, MODE, V>(dy, dy2, yv, at, g);
     for (int k = 0; k < V; k++) {
         const int c = c0 + k;
-        v[k] = coef[c] * (g[k] - coef[C + c] - (v[k] - mean[c]) * coef[2 * C + c]);
+        v[k] = coef[c] * (g[k] - coef[C + c] - (v[k] - f.mean[c]) * coef[2 * C + c]);
     }
     if (dr)
         store<H16, V>(dr + at, g);
