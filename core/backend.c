@@ -49,6 +49,18 @@ Status backend_create(const char *name, int threads, Backend *out, int *fell_bac
     return status_fail(ST_ERR_ARG, "device '%s': unknown backend (valid: " VALID_NAMES ")", name);
 }
 
+Status backend_check_limit(const char *who, size_t limit, size_t used, size_t want,
+                           const Tensor *t) {
+    if (!limit || (used <= limit && want <= limit - used))
+        return ST_OK;
+    const double mib = 1024.0 * 1024.0;
+    return status_fail(ST_ERR_OOM, "%s: memory limit: a (%d, %d, %d, %d) %s tensor needs %.1f "
+                       "MiB with %.1f of the %.0f MiB allowed in use (train.memory_limit_mb); "
+                       "use a smaller batch size or raise the limit", who, t->n, t->c, t->h,
+                       t->w, dtype_name(t->dtype), (double)want / mib, (double)used / mib,
+                       (double)limit / mib);
+}
+
 void backend_destroy(Backend *b) {
     if (!b)
         return;

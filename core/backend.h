@@ -228,6 +228,11 @@ typedef struct BackendOps {
 
     /* Threads the backend may use (CPU backends); may be NULL. */
     void (*set_threads)(void *ctx, int threads);
+    /* The most bytes of tensors the backend may hold at once (train.memory_limit_mb; 0: no
+     * limit but the device's). An allocation past it fails with ST_ERR_OOM, as one past the
+     * device's memory does, so a user can keep a run inside a share of a GPU or of the host.
+     * Scratch and library workspaces are not counted. May be NULL (no such limit). */
+    void (*set_memory_limit)(void *ctx, size_t bytes);
     /* One line describing the device ("cpu: AMD EPYC, 2 threads, avx512"); */
     const char *(*describe)(void *ctx);
     void (*destroy)(void *ctx);
@@ -260,6 +265,10 @@ typedef struct Backend {
  * "cuda" when no device works; "auto" never fails for that reason, it falls back and sets
  * *fell_back = 1 when fell_back is not NULL). */
 Status backend_create(const char *name, int threads, Backend *out, int *fell_back);
+/* For backends' tensor_alloc: fail with ST_ERR_OOM and a message naming the tensor, what it
+ * needs and the limit when `used` bytes plus `want` more would pass `limit` (0: no limit). */
+Status backend_check_limit(const char *who, size_t limit, size_t used, size_t want,
+                           const Tensor *t);
 void backend_destroy(Backend *b);
 
 /* Constructors of the individual backends (used by backend_create and by tests). */

@@ -94,6 +94,7 @@ typedef struct TrainConfig {
     float loss_scale_init;        /* first scale, rounded to a power of two */
     int threads;                  /* 0: all cores, less while others are busy (cpushare.h) */
     int deterministic;
+    int memory_limit_mb;          /* most MiB of tensors the backend holds; 0: the device's all */
 } TrainConfig;
 
 typedef struct Config {

@@ -500,6 +500,11 @@ static int apply_command(Session *s, Trainer **tp, const Command *c, RunState *s
 static void run_one_step(Session *s, Trainer *t, RunState *state) {
     StepResult r;
     Status st = trainer_step(t, &r);
+    if (st == ST_ERR_OOM && trainer_take_refused(t)) {
+        work_log(s, 1, "%s", status_message());   /* the run goes on at the old batch size */
+        add_marker(s, t->global_step, "batch refused");
+        return;
+    }
     if (st != ST_OK) {
         s->work.last_status = st;
         work_log(s, 1, "%s", status_message());

@@ -26,6 +26,10 @@ static inline size_t tensor_numel(const Tensor *t) {
 }
 
 static inline size_t dtype_size(DType d) { return d == DT_U8 ? 1 : 4; }
+/* "f32", "i32", "u8": for messages. */
+static inline const char *dtype_name(DType d) {
+    return d == DT_F32 ? "f32" : d == DT_I32 ? "i32" : d == DT_U8 ? "u8" : "?";
+}
 
 static inline size_t tensor_bytes(const Tensor *t) { return tensor_numel(t) * dtype_size(t->dtype); }
 

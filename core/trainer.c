@@ -246,6 +246,13 @@ static void scaler_follow_config(Trainer *t) {
         loss_scaler_stop(&t->scaler);
 }
 
+/* train.memory_limit_mb to a backend that can hold to it (the reference backend cannot). */
+static void apply_memory_limit(Trainer *t) {
+    if (t->backend.ops->set_memory_limit)
+        t->backend.ops->set_memory_limit(t->backend.ctx,
+                                         (size_t)t->cfg.train.memory_limit_mb << 20);
+}
+
 /* Everything except the weights and the optimizer position: backend, data, model (freshly
  * initialized), optimizer buffers, the loss scaler. */
 static Status build(Trainer *t) {
@@ -256,6 +263,7 @@ static Status build(Trainer *t) {
     if (t->backend.ops->set_precision)
         TRY(t->backend.ops->set_precision(t->backend.ctx, (int)t->cfg.train.precision,
                                           t->cfg.train.deterministic));
+    apply_memory_limit(t);
     share_reset(t);
     describe_device(t);
     TRY(dataset_load_splits(&t->cfg, &t->data));
@@ -402,6 +410,38 @@ static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, cons
     return ST_OK;
 }
 
+/* The step at a batch size raised since the last step ran out of memory: go back to the size
+ * that last trained, at the same position, so the run stays usable (the edit is refused, not
+ * the run). The failed size's buffers are released first so the old size finds its memory
+ * again. What the failed forward did to batchnorm running statistics before it ran out (one
+ * update of the layers it reached) stays. */
+static Status refuse_batch(Trainer *t) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", status_message());
+    const int asked = t->cfg.train.batch_size, back = t->ok_batch_size;
+    const BackendOps *o = t->backend.ops;
+    model_release_activations(t->model);
+    Tensor *batch[] = {&t->x, &t->labels, &t->loss, &t->pred, &t->prob, &t->dlogits};
+    for (size_t i = 0; i < sizeof batch / sizeof batch[0]; i++)
+        o->tensor_free(t->backend.ctx, batch[i]);
+    char edit[48];
+    snprintf(edit, sizeof edit, "train.batch_size=%d", back);
+    const char *items[] = {edit};
+    TRY(trainer_apply_edit(t, items, 1));
+    /* the raise moved the position onto its own grid of batches; take the old one back */
+    t->batch_in_epoch = t->ok_batch_in_epoch;
+    loader_seek(t->loader, t->epoch, t->batch_in_epoch);
+    t->refused_batch = asked;
+    return status_fail(ST_ERR_OOM, "batch_size %d refused, training goes on at %d: %s", asked,
+                       back, why);
+}
+
+int trainer_take_refused(Trainer *t) {
+    int n = t->refused_batch;
+    t->refused_batch = 0;
+    return n;
+}
+
 Status trainer_step(Trainer *t, StepResult *res) {
     double t0 = now_s();
     long spe = trainer_steps_per_epoch(t);
@@ -420,7 +460,11 @@ Status trainer_step(Trainer *t, StepResult *res) {
     int finite;
     LossScaleEvent ev;
     const int scale_log2 = t->scaler.active ? t->scaler.log2 : 0;
-    TRY(train_on_batch(t, t->model, &ov, b, lr, dropout_seed(t), &loss, &correct, &finite, &ev));
+    Status st = train_on_batch(t, t->model, &ov, b, lr, dropout_seed(t), &loss, &correct,
+                               &finite, &ev);
+    if (st == ST_ERR_OOM && t->ok_batch_size > 0 && t->ok_batch_size != t->cfg.train.batch_size)
+        return refuse_batch(t);
+    TRY(st);
     if (!finite)
         return status_fail(ST_ERR_NUMERIC,
                            "loss became %s at epoch %d, step %ld (lr %.4g): training stopped; "
@@ -447,6 +491,8 @@ Status trainer_step(Trainer *t, StepResult *res) {
         t->batch_in_epoch = 0;
         res->epoch_finished = 1;
     }
+    t->ok_batch_size = t->cfg.train.batch_size;
+    t->ok_batch_in_epoch = t->batch_in_epoch;
     res->loss = loss;
     res->accuracy = (double)correct / b->count;
     res->lr = lr;
@@ -608,9 +654,11 @@ Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count)
     int augment_changed = memcmp(&next.data.augment, &t->cfg.data.augment, sizeof next.data.augment);
     long images_done = t->batch_in_epoch * (long)t->cfg.train.batch_size;
     int threads_changed = next.train.threads != t->cfg.train.threads;
+    int limit_changed = next.train.memory_limit_mb != t->cfg.train.memory_limit_mb;
     if (threads_changed && t->backend.ops->set_threads)
         t->backend.ops->set_threads(t->backend.ctx, next.train.threads);
     t->cfg = next;
+    if (limit_changed) apply_memory_limit(t);
     if (threads_changed) {
         share_reset(t);
         describe_device(t);

@@ -91,6 +91,9 @@ typedef struct Trainer {
     int epoch;                  /* epochs completed */
     long batch_in_epoch;        /* steps done in the current epoch */
     long global_step;
+    int ok_batch_size;          /* the batch size of the last step that trained (0: none yet) */
+    long ok_batch_in_epoch;     /* and batch_in_epoch after it (a refusal goes back there) */
+    int refused_batch;          /* a batch size the last step refused (trainer_take_refused) */
     double elapsed_s;           /* training wall time so far (carried across resumes) */
     double epoch_seconds;       /* training wall time in the current epoch */
 
@@ -164,6 +167,12 @@ Status trainer_save(Trainer *t);
  * whole edit, leaving the config unchanged, when it is invalid. Side effects (batch size,
  * augmentation, threads) are applied to the loader and backend. */
 Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count);
+
+/* When trainer_step failed with ST_ERR_OOM because a batch size raised since the last step
+ * needs more memory than the device (or train.memory_limit_mb) has, the trainer has already
+ * gone back to the batch size that last trained, and the run goes on from the same position:
+ * this returns the refused size once (0 otherwise), and status_message() says why. */
+int trainer_take_refused(Trainer *t);
 
 /* Rebuild the model from edited model.* keys ("model.depth=16", ...) between steps: build the
  * new architecture, carry over every parameter (and its momentum) whose name and shape still

@@ -385,7 +385,7 @@ static void test_load_errors(void) {
                 "configs/wrn.yaml:2:3: unknown key 'optimizer' in 'train' (valid keys: epochs, "
                 "batch_size, lr, momentum, nesterov, weight_decay, label_smoothing, seed, eval_every, "
                 "checkpoint_every, device, precision, loss_scaling, loss_scale_init, threads, "
-                "deterministic, schedule)");
+                "memory_limit_mb, deterministic, schedule)");
     CHECK_FAILS(config_load_string("data:\n  flip: false\n", origin, &c), ST_ERR_CONFIG,
                 "configs/wrn.yaml:2:3: unknown key 'flip' in 'data' (did you mean 'data.augment.flip'?)");
     CHECK_FAILS(config_load_string("train:\n  [1, 2]: 3\n", origin, &c), ST_ERR_CONFIG,
@@ -601,7 +601,8 @@ static void test_round_trip(void) {
         "train.batch_size=96", "train.lr=0.123456789", "train.momentum=0.95", "train.nesterov=true",
         "train.weight_decay=3.3e-7", "train.label_smoothing=0.1", "train.seed=12345678901234567",
         "train.eval_every=3", "train.checkpoint_every=0", "train.device=cpu",
-        "train.precision=fp16", "train.threads=2", "train.deterministic=true",
+        "train.precision=fp16", "train.threads=2", "train.memory_limit_mb=3000",
+        "train.deterministic=true",
         "train.loss_scaling=dynamic", "train.loss_scale_init=1024",
         "train.schedule.type=piecewise", "train.schedule.milestones=[0.5, 60, 120.25]",
         "train.schedule.gamma=0.3", "train.schedule.warmup_epochs=1.5",

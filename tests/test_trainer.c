@@ -412,6 +412,50 @@ static void test_edits(void) {
     trainer_destroy(t);
 }
 
+/* A batch size raised past what the device holds is refused at the next step, and training
+ * goes on at the old size from the same position. train.memory_limit_mb stands in for a full
+ * GPU: the backend fails the allocation with ST_ERR_OOM, as cudaMalloc's failure does. */
+static void test_batch_refused_on_oom(void) {
+    Config c;
+    tiny_config(&c);
+    c.train.memory_limit_mb = 64;
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    run_steps(t, 2);
+    const long step = t->global_step, in_epoch = t->batch_in_epoch;
+    const char *raise[] = {"train.batch_size=1024"};
+    CHECK_OK(trainer_apply_edit(t, raise, 1));
+    StepResult r;
+    CHECK_INT(trainer_step(t, &r), ST_ERR_OOM);
+    printf("refused: %s\n", status_message());
+    CHECK(strstr(status_message(), "batch_size 1024 refused, training goes on at 32") != NULL);
+    CHECK(strstr(status_message(), "train.memory_limit_mb") != NULL);
+    CHECK_INT(trainer_take_refused(t), 1024);
+    CHECK_INT(trainer_take_refused(t), 0);
+    CHECK_INT(t->cfg.train.batch_size, 32);
+    CHECK_INT(t->global_step, step);
+    CHECK_INT(t->batch_in_epoch, in_epoch);
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(r.batch, 32);
+    /* a raise that fits trains at once; raising the limit live lets the refused size through */
+    const char *fits[] = {"train.batch_size=64"};
+    CHECK_OK(trainer_apply_edit(t, fits, 1));
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(r.batch, 64);
+    const char *more[] = {"train.memory_limit_mb=4096", "train.batch_size=1024"};
+    CHECK_OK(trainer_apply_edit(t, more, 2));
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(r.batch, 1024);
+    trainer_destroy(t);
+
+    /* the run's first step has no size to go back to: its OOM is an error */
+    c.train.memory_limit_mb = 1;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    CHECK_INT(trainer_step(t, &r), ST_ERR_OOM);
+    CHECK_INT(trainer_take_refused(t), 0);
+    trainer_destroy(t);
+}
+
 /* train.threads 0 follows other programs' load (cpushare.h): explicit counts and
  * deterministic runs never do. A window in which others used a whole core is made by moving
  * the trainer's last sample back by 1.5 s of one busy core, so the test does not depend on
@@ -720,6 +764,7 @@ int main(void) {
     test_device_augment();
     test_device_eval();
     test_edits();
+    test_batch_refused_on_oom();
     test_threads_follow_load();
     test_session(tmp);
     test_lr_find_leaves_run_unchanged();

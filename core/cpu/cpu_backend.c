@@ -43,20 +43,24 @@ Status cpu_scratch(CpuCtx *ctx, int slot, size_t bytes, void **out) {
 /* ---- memory ---- */
 
 static Status cpu_tensor_alloc(void *vctx, Tensor *t) {
-    (void)vctx;
+    CpuCtx *ctx = vctx;
     size_t bytes = tensor_bytes(t);
     if (t->data && t->cap >= bytes) return ST_OK;
+    TRY(backend_check_limit("cpu", ctx->mem_limit, ctx->mem_used - t->cap, bytes, t));
     free(t->data);
+    ctx->mem_used -= t->cap;
     t->data = NULL;
     t->cap = 0;
     TRY(alloc_aligned(bytes, &t->data));
     t->cap = bytes;
+    ctx->mem_used += bytes;
     return ST_OK;
 }
 
 static void cpu_tensor_free(void *vctx, Tensor *t) {
-    (void)vctx;
+    CpuCtx *ctx = vctx;
     if (!t) return;
+    ctx->mem_used -= t->data ? t->cap : 0;
     free(t->data);
     t->data = NULL;
     t->cap = 0;
@@ -106,6 +110,8 @@ static Status cpu_copy(void *vctx, Tensor *dst, const Tensor *src) {
 }
 
 /* ---- threads, description, lifetime ---- */
+
+static void cpu_set_memory_limit(void *vctx, size_t bytes) { ((CpuCtx *)vctx)->mem_limit = bytes; }
 
 static void cpu_set_threads(void *vctx, int threads) {
     CpuCtx *ctx = vctx;
@@ -227,6 +233,7 @@ static const BackendOps CPU_OPS = {
     .scale = cpu_scale,
     .all_finite = cpu_all_finite,
     .set_threads = cpu_set_threads,
+    .set_memory_limit = cpu_set_memory_limit,
     .describe = cpu_describe,
     .destroy = cpu_destroy,
     .set_precision = cpu_set_precision,

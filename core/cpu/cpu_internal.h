@@ -53,6 +53,7 @@ typedef struct CpuCtx {
     void *conv;                  /* the convolution library's state (oneDNN engine, stream) */
     void *scratch[CPU_SCRATCH_SLOTS];
     size_t scratch_cap[CPU_SCRATCH_SLOTS];   /* bytes */
+    size_t mem_limit, mem_used;  /* bytes of tensors allowed (0: any) and held (set_memory_limit) */
     char description[384];
 } CpuCtx;
 

@@ -23,15 +23,6 @@
 
 #define ANY (-1)
 
-static const char *dtype_name(DType d) {
-    switch (d) {
-    case DT_F32: return "f32";
-    case DT_I32: return "i32";
-    case DT_U8: return "u8";
-    }
-    return "?";
-}
-
 static void fmt_dim(char *buf, size_t len, int v) {
     if (v == ANY)
         snprintf(buf, len, "*");

@@ -47,16 +47,12 @@ void cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
     }
 }
 
-static const char *dtype_str(DType d) {
-    return d == DT_F32 ? "f32" : d == DT_I32 ? "i32" : d == DT_U8 ? "u8" : "?";
-}
-
 Status cuda_need(const char *op, const char *what, const Tensor *t, DType dt) {
     if (!t)
         return status_fail(ST_ERR_ARG, "cuda %s: %s is NULL (the caller must pass it)", op, what);
     if (t->dtype != dt)
         return status_fail(ST_ERR_ARG, "cuda %s: %s is %s, expected %s", op, what,
-                           dtype_str(t->dtype), dtype_str(dt));
+                           dtype_name(t->dtype), dtype_name(dt));
     if (tensor_numel(t) > 0 && (!t->data || t->cap < tensor_bytes(t)))
         return status_fail(ST_ERR_ARG, "cuda %s: %s (%d, %d, %d, %d) is not allocated for its "
                            "shape (call tensor_alloc after reshaping)", op, what, t->n, t->c,
@@ -185,29 +181,8 @@ Status cuda_view(CudaCtx *ctx, const Tensor *t, int layout, int slot, const void
 /* ------------------------------------------------------------------------------------------
  * memory ops */
 
-static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
-    (void)vctx;
-    if (!t)
-        return status_fail(ST_ERR_ARG, "cuda tensor_alloc: tensor is NULL");
-    if (t->n < 0 || t->c < 0 || t->h < 0 || t->w < 0)
-        return status_fail(ST_ERR_ARG, "cuda tensor_alloc: negative shape (%d, %d, %d, %d)", t->n,
-                           t->c, t->h, t->w);
-    if (t->dtype != DT_F32 && t->dtype != DT_I32 && t->dtype != DT_U8)
-        return status_fail(ST_ERR_ARG, "cuda tensor_alloc: unknown dtype %d", (int)t->dtype);
-    size_t bytes = dtype_size(t->dtype);
-    const int dims[4] = {t->n, t->c, t->h, t->w};
-    for (int i = 0; i < 4; i++) {
-        if (dims[i] > 0 && bytes > SIZE_MAX / (size_t)dims[i])
-            return status_fail(ST_ERR_OOM, "cuda tensor_alloc: (%d, %d, %d, %d) is too large to "
-                               "address", t->n, t->c, t->h, t->w);
-        bytes *= (size_t)dims[i];
-    }
-    /* A kept buffer keeps its layout: a gradient buffer reshaped to the shape it already has
-     * (model.c does so before adding into it) still holds values in that layout. */
-    if (t->data && t->cap >= bytes)
-        return ST_OK;
-    t->layout = CUDA_LAYOUT_NCHW;
-    size_t want = bytes < 256 ? 256 : bytes;
+/* t's buffer replaced by one of `want` bytes (t->data may hold an old one). */
+static Status grow(Tensor *t, size_t want) {
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, want);
     if (e == cudaErrorMemoryAllocation && t->data) {
@@ -250,13 +225,48 @@ static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
     return ST_OK;
 }
 
+static Status cuda_tensor_alloc(void *vctx, Tensor *t) {
+    CudaCtx *ctx = vctx;
+    if (!t)
+        return status_fail(ST_ERR_ARG, "cuda tensor_alloc: tensor is NULL");
+    if (t->n < 0 || t->c < 0 || t->h < 0 || t->w < 0)
+        return status_fail(ST_ERR_ARG, "cuda tensor_alloc: negative shape (%d, %d, %d, %d)", t->n,
+                           t->c, t->h, t->w);
+    if (t->dtype != DT_F32 && t->dtype != DT_I32 && t->dtype != DT_U8)
+        return status_fail(ST_ERR_ARG, "cuda tensor_alloc: unknown dtype %d", (int)t->dtype);
+    size_t bytes = dtype_size(t->dtype);
+    const int dims[4] = {t->n, t->c, t->h, t->w};
+    for (int i = 0; i < 4; i++) {
+        if (dims[i] > 0 && bytes > SIZE_MAX / (size_t)dims[i])
+            return status_fail(ST_ERR_OOM, "cuda tensor_alloc: (%d, %d, %d, %d) is too large to "
+                               "address", t->n, t->c, t->h, t->w);
+        bytes *= (size_t)dims[i];
+    }
+    /* A kept buffer keeps its layout: a gradient buffer reshaped to the shape it already has
+     * (model.c does so before adding into it) still holds values in that layout. */
+    if (t->data && t->cap >= bytes)
+        return ST_OK;
+    t->layout = CUDA_LAYOUT_NCHW;
+    size_t want = bytes < 256 ? 256 : bytes;
+    const size_t held = t->data ? t->cap : 0;
+    TRY(backend_check_limit("cuda", ctx->mem_limit, ctx->mem_used - held, want, t));
+    Status st = grow(t, want);
+    ctx->mem_used = ctx->mem_used - held + (t->data ? t->cap : 0);
+    return st;
+}
+
+static void cuda_set_memory_limit(void *vctx, size_t bytes) {
+    ((CudaCtx *)vctx)->mem_limit = bytes;
+}
+
 /* cudaFree waits for queued work on the device before it releases the memory. It can only fail
  * for a pointer we did not allocate or a dead context; neither leaves anything to recover, and
  * free functions return nothing. */
 static void cuda_tensor_free(void *vctx, Tensor *t) {
-    (void)vctx;
+    CudaCtx *ctx = vctx;
     if (!t)
         return;
+    ctx->mem_used -= t->data ? t->cap : 0;
     if (t->data && cudaFree(t->data) != cudaSuccess)
         cudaGetLastError();
     t->data = NULL;
@@ -460,6 +470,7 @@ static const BackendOps CUDA_OPS = {
     .scale = cuda_scale,
     .all_finite = cuda_all_finite,
     .set_threads = NULL,   /* the GPU needs no host threads */
+    .set_memory_limit = cuda_set_memory_limit,
     .describe = cuda_describe,
     .destroy = cuda_destroy,
     .set_precision = cuda_set_precision,

@@ -75,6 +75,7 @@ typedef struct CudaCtx {
     int gemm1x1;               /* SHORTCUT_CUDA_GEMM1X1=1: 1x1 convolutions on cuBLAS */
     int algo_log;              /* SHORTCUT_CUDA_ALGO_LOG=1: each algorithm search to stderr */
     int bn_recompute;          /* 16-bit batchnorm+relu backward recomputes the relu mask */
+    size_t mem_limit, mem_used;   /* tensor bytes allowed (0: any) and held (set_memory_limit) */
 
     void *ws;                  /* cuDNN workspace, shared by every call */
     size_t ws_cap;             /* bytes */

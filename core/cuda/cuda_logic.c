@@ -191,22 +191,13 @@ void cuda_format_call_error(char *buf, size_t len, const char *call, const char 
              cuda_short_path(file), line, text ? text : "no description", name ? name : "?");
 }
 
-static const char *dtype_str(DType d) {
-    switch (d) {
-    case DT_F32: return "f32";
-    case DT_I32: return "i32";
-    case DT_U8: return "u8";
-    }
-    return "?";
-}
-
 void cuda_format_oom(char *buf, size_t len, const char *what, const Tensor *shape, size_t bytes,
                      size_t free_bytes, size_t total_bytes) {
     char need[32], fr[32], tot[32], desc[96] = "";
     cuda_format_bytes(need, sizeof need, bytes);
     if (shape)
         snprintf(desc, sizeof desc, " (%d, %d, %d, %d) %s", shape->n, shape->c, shape->h,
-                 shape->w, dtype_str(shape->dtype));
+                 shape->w, dtype_name(shape->dtype));
     char avail[96] = "";
     if (total_bytes) {
         cuda_format_bytes(fr, sizeof fr, free_bytes);
