@@ -456,6 +456,41 @@ static void test_batch_refused_on_oom(void) {
     trainer_destroy(t);
 }
 
+/* The same on a GPU, with no limit but the device's own memory: a batch of 65,536 images needs
+ * about 200 GB of activations, more than an H100 or H200 holds. After cudaMalloc fails, the
+ * device must stay usable and train at the old size. Skipped without a CUDA device. */
+static void test_batch_refused_on_gpu(void) {
+    Backend probe;
+    if (backend_cuda_create(&probe) != ST_OK) {
+        printf("batch refusal on a GPU: skipped: no CUDA device\n");
+        return;
+    }
+    backend_destroy(&probe);
+    Config c;
+    tiny_config(&c);
+    snprintf(c.train.device, sizeof c.train.device, "cuda");
+    c.data.shapes_train = 65536;
+    c.model.stem_width = 64;
+    c.model.stages[0] = (StageConfig){1, 64, 1};
+    c.model.stages[1] = (StageConfig){1, 128, 2};
+    c.train.batch_size = 64;
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    if (!t) return;
+    run_steps(t, 2);
+    const char *raise[] = {"train.batch_size=65536"};
+    CHECK_OK(trainer_apply_edit(t, raise, 1));
+    StepResult r;
+    CHECK_INT(trainer_step(t, &r), ST_ERR_OOM);
+    printf("refused on the GPU: %s\n", status_message());
+    CHECK(strstr(status_message(), "batch_size 65536 refused, training goes on at 64") != NULL);
+    CHECK_INT(trainer_take_refused(t), 65536);
+    CHECK_OK(trainer_step(t, &r));
+    CHECK_INT(r.batch, 64);
+    CHECK(isfinite(r.loss));
+    trainer_destroy(t);
+}
+
 /* train.threads 0 follows other programs' load (cpushare.h): explicit counts and
  * deterministic runs never do. A window in which others used a whole core is made by moving
  * the trainer's last sample back by 1.5 s of one busy core, so the test does not depend on
@@ -765,6 +800,7 @@ int main(void) {
     test_device_eval();
     test_edits();
     test_batch_refused_on_oom();
+    test_batch_refused_on_gpu();
     test_threads_follow_load();
     test_session(tmp);
     test_lr_find_leaves_run_unchanged();
