@@ -4,8 +4,10 @@
 #   .gpu/hostlibs.tar.xz   headers + shared libraries of libyaml, OpenBLAS (+ libgfortran,
 #                          libquadmath), oneDNN (+ its CMake package) and the OpenCL loader
 #                          oneDNN's package asks for, in a prefix laid out like /usr
-#                          (include/, lib/x86_64-linux-gnu/{,pkgconfig,cmake/dnnl});
-#                          about 7 MB compressed
+#                          (include/, lib/x86_64-linux-gnu/{,pkgconfig,cmake/dnnl}); also
+#                          ncursesw (the workbench) and tmux with its libraries and a few
+#                          terminfo entries (bin/, share/terminfo), so `gpu-run.sh tui` can run
+#                          the workbench's tmux tests on the GPU; about 8 MB compressed
 #   .gpu/bench/            ../shared/bench/torch_reference{,_gpu}.py, PyTorch's figures
 # Then send .gpu with the working tree (the device tool's `carry: [".gpu"]`) and run
 # scripts/gpu-run.sh on the GPU machine. Libraries built for Debian 12 (glibc 2.36) load on any
@@ -67,6 +69,39 @@ need /usr/include/CL/cl.h
 cp -r /usr/include/CL "$p/include/"
 cp -L /usr/lib/$arch/libOpenCL.so.1 "$p/lib/$arch/"
 ln -s libOpenCL.so.1 "$p/lib/$arch/libOpenCL.so"
+# ncursesw for the workbench: headers, libraries, and a pkg-config file of our own (Debian's
+# names /usr/lib in its Libs line)
+need /usr/include/ncursesw/curses.h
+for h in curses.h ncurses.h ncurses_dll.h term.h termcap.h unctrl.h eti.h; do
+  cp -L "/usr/include/$h" "$p/include/"
+done
+cp -rL /usr/include/ncursesw "$p/include/"
+for l in libncursesw.so.6 libtinfo.so.6; do
+  cp -L "/usr/lib/$arch/$l" "$p/lib/$arch/" 2>/dev/null || cp -L "/lib/$arch/$l" "$p/lib/$arch/"
+  ln -s "$l" "$p/lib/$arch/${l%.6}"
+done
+# shellcheck disable=SC2016
+printf '%s\n' 'prefix=${pcfiledir}/../../..' "libdir=\${prefix}/lib/$arch" \
+  'includedir=${prefix}/include' '' 'Name: ncursesw' 'Description: ncurses (packed by gpu-pack.sh)' \
+  "Version: $(pkg-config --modversion ncursesw)" 'Libs: -L${libdir} -lncursesw -ltinfo' \
+  'Cflags: -I${includedir} -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=600' \
+  > "$p/lib/$arch/pkgconfig/ncursesw.pc"
+# tmux, which the workbench's end-to-end tests drive, and the terminfo entries they meet
+tmux_bin=$(command -v tmux) || { echo "gpu-pack: tmux is missing (apt-get install tmux)" >&2; exit 1; }
+mkdir -p "$p/bin" "$p/share/terminfo"
+cp -L "$tmux_bin" "$p/bin/"
+for l in $(ldd "$tmux_bin" | awk '/=> \// { print $3 }'); do
+  case $(basename "$l") in
+    libc.so*|libm.so*|libresolv.so*|libpthread.so*|libdl.so*) ;;   # glibc: the GPU machine's own
+    *) [ -e "$p/lib/$arch/$(basename "$l")" ] || cp -L "$l" "$p/lib/$arch/" ;;
+  esac
+done
+for t in s/screen s/screen-256color t/tmux t/tmux-256color x/xterm x/xterm-256color d/dumb; do
+  for d in /lib/terminfo /usr/share/terminfo /etc/terminfo; do
+    if [ -e "$d/$t" ]; then mkdir -p "$p/share/terminfo/${t%%/*}"; cp -L "$d/$t" "$p/share/terminfo/$t"; break; fi
+  done
+done
+
 # pkg-config files relative to their own folder (${pcfiledir} is pkg-config's, not the shell's)
 # shellcheck disable=SC2016
 for pc in yaml-0.1 openblas; do

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# gpu-run.sh — on a machine with an NVIDIA GPU: configure with the CUDA backend on and the
-# TUI/viewer off, build, run the CUDA parity tests, time `shortcut bench` for the issue's models,
-# and time PyTorch on the same GPU (torch_reference_gpu.py). One command; run from anywhere.
+# gpu-run.sh — on a machine with an NVIDIA GPU: configure with the CUDA backend on (the
+# workbench too when ncursesw is found, the viewer off), build, run the CUDA parity tests, time
+# `shortcut bench` for the issue's models, and time PyTorch on the same GPU
+# (torch_reference_gpu.py). One command; run from anywhere.
 #
-#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch profile data train all
+#   scripts/gpu-run.sh [STEP...]      STEP: env build test bench torch profile data train tui all
 #                                     (default: all = env build test bench; torch is separate,
 #                                     it takes minutes; profile times every kernel of a few
 #                                     steps; data assembles CIFAR-10 from .gpu-data/; train
-#                                     runs `shortcut train` on it)
+#                                     runs `shortcut train` on it; tui runs the workbench's
+#                                     tmux tests, whose runs then train on the GPU)
 #
 # Environment:
 #   OUT        folder for logs and results (default .gpu/out); every step appends to
@@ -86,6 +88,9 @@ scripts/gpu-pack.sh on a development machine and send .gpu along"
   [ -d "$libdir" ] || die "$PREFIX has no lib/<arch>-linux-gnu folder"
   export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
   export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # the packed tmux, and terminfo entries for the terminals it offers, before the system's
+  export PATH=$PREFIX/bin:$PATH
+  export TERMINFO_DIRS=$PREFIX/share/terminfo:/etc/terminfo:/lib/terminfo:/usr/share/terminfo
   say "host libraries: from .gpu/hostlibs.tar.xz ($libdir)"
 }
 
@@ -107,8 +112,10 @@ step_env() {
 
 # ---- build ----------------------------------------------------------------------------------
 step_build() {
+  local tui=OFF
+  pkg-config --exists ncursesw 2>/dev/null && tui=ON
   local args=(-S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHORTCUT_WITH_CUDA=ON
-              -DSHORTCUT_WITH_TUI=OFF -DSHORTCUT_WITH_VIEWER=OFF -DSHORTCUT_WITH_DNNL="$DNNL"
+              -DSHORTCUT_WITH_TUI=$tui -DSHORTCUT_WITH_VIEWER=OFF -DSHORTCUT_WITH_DNNL="$DNNL"
               --no-warn-unused-cli)
   [ -n "$PREFIX" ] && args+=(-DCMAKE_PREFIX_PATH="$PREFIX")
   say "configure: cmake ${args[*]}"
@@ -279,6 +286,19 @@ step_train() {
   return "$rc"
 }
 
+# ---- the workbench on the GPU: its tmux end-to-end tests (device auto picks CUDA here) -------
+step_tui() {
+  [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
+  command -v tmux >/dev/null 2>&1 || die "tmux is not on PATH (scripts/gpu-pack.sh packs one)"
+  grep -q "SHORTCUT_WITH_TUI:BOOL=ON" "$BUILD/CMakeCache.txt" ||
+    die "the build has no workbench: ncursesw was not found (scripts/gpu-pack.sh packs it)"
+  say "tui: ctest -L tui (tmux $(tmux -V | cut -d' ' -f2))"
+  local rc=0
+  (cd "$BUILD" && ctest -L tui --output-on-failure) > "$OUTDIR/tui.txt" 2>&1 || rc=1
+  grep -E "tests passed|Failed|Passed|Skipped" "$OUTDIR/tui.txt" | tee -a "$LOG"
+  return $rc
+}
+
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(all)
 status=0
@@ -294,7 +314,8 @@ for s in "${steps[@]}"; do
     profile) step_profile ;;
     data) step_data ;;
     train) step_train || status=1 ;;
-    *) die "unknown step '$s' (env, build, test, bench, torch, profile, data, train, all)" ;;
+    tui) step_tui || status=1 ;;
+    *) die "unknown step '$s' (env, build, test, bench, torch, profile, data, train, tui, all)" ;;
   esac
 done
 say "done (status $status); results in $OUTDIR"
