@@ -110,6 +110,13 @@ template <int H16, int V> NHWC_HD void store(uint16_t *p, const float (&v)[V]) {
     }
 }
 
+/* Channel of element `at` of a channels-last tensor of C channels: a 32-bit division where the
+ * index allows. A 64-bit one costs a GPU over a hundred instructions, and the batchnorm passes
+ * did one per vector. */
+NHWC_HD int channel_of(size_t at, int C) {
+    return at <= 0xffffffffu ? (int)((uint32_t)at % (uint32_t)C) : (int)(at % (size_t)C);
+}
+
 /* relu as the fp32 kernels have it: NaN passes */
 NHWC_HD float relu(float v) { return (v > 0.0f || v != v) ? v : 0.0f; }
 
@@ -480,7 +487,7 @@ template <int H16, int MODE, int V>
 NHWC_HD void apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *r, uint16_t *y,
                        const float *coef) {
     const size_t at = j * V;
-    const int c0 = (int)(at % (size_t)C);
+    const int c0 = channel_of(at, C);
     float v[V];
     load<H16, V>(x + at, v);
     for (int k = 0; k < V; k++)
@@ -505,7 +512,7 @@ NHWC_HD void grad_apply_vec(size_t j, int C, const uint16_t *x, const uint16_t *
                             const uint16_t *dy, const uint16_t *dy2, const BnFwd &f,
                             const float *coef, uint16_t *dx, uint16_t *dr) {
     const size_t at = j * V;
-    const int c0 = (int)(at % (size_t)C);
+    const int c0 = channel_of(at, C);
     const bool recompute = recomputes<MODE>(f);
     float g[V], v[V], yv[V], scale[V], shift[V];
     load<H16, V>(x + at, v);
