@@ -193,8 +193,8 @@ const Field CONFIG_FIELDS[] = {
     {F_INT("train.threads", train.threads), IN_CC(0, 4096), .def = "0",
      .help = "CPU threads; 0: all cores, one fewer per core other programs keep busy."},
     {F_INT("train.memory_limit_mb", train.memory_limit_mb), IN_CC(0, 16777216), .def = "0",
-     .help = "Most MiB of tensors the run may hold on its device (0: all it has); a batch size "
-             "raised past it is refused and training goes on at the old one."},
+     .help = "Most MiB of tensors the run may hold on its device (0: all it has; cpu and cuda "
+             "devices); a batch size raised past it is refused, training goes on at the old one."},
     {F_BOOL("train.deterministic", train.deterministic), .def = "false",
      .help = "Prefer deterministic algorithms (same numbers run to run) over the fastest."},
     {F_ENUM("train.schedule.type", train.schedule.kind, SCHEDULE_KIND_NAMES), .def = "cosine",
