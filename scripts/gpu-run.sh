@@ -227,8 +227,15 @@ step_torch() {
   local args=(--models "${TORCH_MODELS:-resnet20,resnet18,wrn_16_4,wrn_28_10}")
   [ -n "${TORCH_VARIANTS:-}" ] && args+=(--variants "$TORCH_VARIANTS")
   say "torch: python3 $script ${args[*]}"
-  LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH python3 "$script" "${args[@]}" 2>&1 | tee -a "$OUTDIR/torch.txt" >> "$LOG"
-  return "${PIPESTATUS[0]}"
+  : > "$OUTDIR/torch.one"
+  LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH python3 "$script" "${args[@]}" 2>&1 |
+    tee -a "$OUTDIR/torch.txt" "$OUTDIR/torch.one" >> "$LOG"
+  local rc=${PIPESTATUS[0]}
+  # the figures on standard output too, shortened: a device call may not bring every file back
+  grep -o "^model=[^ ]* mode=[^ ]* variant=[^ ]*\|img_per_s=[0-9.]*" "$OUTDIR/torch.one" |
+    paste - - || true
+  rm -f "$OUTDIR/torch.one"
+  return "$rc"
 }
 
 # ---- where the GPU time goes: every kernel of a window of training steps -------------------
