@@ -1327,6 +1327,47 @@ static void test_act16(void) {
         free_tensors(&REF, rts, 13);
     }
 
+    /* batchnorm + relu, training and backward on a 16-bit x: the backward recomputes the relu
+     * mask from x, gamma, beta and the saved statistics (SHORTCUT_CUDA_BN_RECOMPUTE=0 reads y);
+     * the reference reads the GPU's y, so both mask the same elements */
+    {
+        Tensor grm = t_from(&GPU, 1, c, 1, 1, hrm), rrm = t_from(&REF, 1, c, 1, 1, hrm);
+        Tensor grv = t_from(&GPU, 1, c, 1, 1, hrv), rrv = t_from(&REF, 1, c, 1, 1, hrv);
+        Tensor gy = t_new(&GPU, n, c, h, w, DT_F32), ry = t_new(&REF, n, c, h, w, DT_F32);
+        Tensor gsm = t_new(&GPU, 1, c, 1, 1, DT_F32), rsm = t_new(&REF, 1, c, 1, 1, DT_F32);
+        Tensor gsi = t_new(&GPU, 1, c, 1, 1, DT_F32), rsi = t_new(&REF, 1, c, 1, 1, DT_F32);
+        CHECK_OK(GPU.ops->batchnorm_relu_forward_train(GPU.ctx, &ga, &gg, &gbe, &grm, &grv, 0.1f,
+                                                       1e-5f, &gy, &gsm, &gsi));
+        CHECK_OK(REF.ops->batchnorm_relu_forward_train(REF.ctx, &ra, &rg, &rbe, &rrm, &rrv, 0.1f,
+                                                       1e-5f, &ry, &rsm, &rsi));
+        CHECK_INT(gy.layout, ga.layout);
+        a16_check("act16 bn+relu: y", &gy, &ry);
+        Tensor gdy = t_new(&GPU, n, c, h, w, DT_F32);
+        CHECK_OK(GPU.ops->relu_forward(GPU.ctx, &gb, &gdy));
+        float *v = a16_host(&gdy), *yv = a16_host(&gy), *smv = a16_host(&gsm),
+              *siv = a16_host(&gsi);
+        Tensor rdy = t_from(&REF, n, c, h, w, v), ryy = t_from(&REF, n, c, h, w, yv);
+        Tensor rsm2 = t_from(&REF, 1, c, 1, 1, smv), rsi2 = t_from(&REF, 1, c, 1, 1, siv);
+        Tensor gdx = t_new(&GPU, n, c, h, w, DT_F32), rdx = t_new(&REF, n, c, h, w, DT_F32);
+        Tensor gdg = t_new(&GPU, 1, c, 1, 1, DT_F32), rdg = t_new(&REF, 1, c, 1, 1, DT_F32);
+        Tensor gdb = t_new(&GPU, 1, c, 1, 1, DT_F32), rdb = t_new(&REF, 1, c, 1, 1, DT_F32);
+        CHECK_OK(GPU.ops->batchnorm_relu_backward(GPU.ctx, &ga, &gy, &gdy, &gg, &gbe, &gsm, &gsi,
+                                                  &gdx, &gdg, &gdb));
+        CHECK_OK(REF.ops->batchnorm_relu_backward(REF.ctx, &ra, &ryy, &rdy, &rg, &rbe, &rsm2,
+                                                  &rsi2, &rdx, &rdg, &rdb));
+        CHECK_INT(gdx.layout, ga.layout);
+        a16_check("act16 bn+relu backward: dx", &gdx, &rdx);
+        a16_stat("act16 bn+relu backward: dgamma", &gdg, &rdg);
+        a16_stat("act16 bn+relu backward: dbeta", &gdb, &rdb);
+        float *fs[] = {v, yv, smv, siv};
+        for (size_t i = 0; i < 4; i++)
+            free(fs[i]);
+        Tensor *gts[] = {&grm, &grv, &gy, &gsm, &gsi, &gdy, &gdx, &gdg, &gdb};
+        Tensor *rts[] = {&rrm, &rrv, &ry, &rsm, &rsi, &rdy, &ryy, &rsm2, &rsi2, &rdx, &rdg, &rdb};
+        free_tensors(&GPU, gts, 9);
+        free_tensors(&REF, rts, 12);
+    }
+
     /* elementwise with mixed inputs; copy, accumulate, scale */
     {
         Tensor gy = t_new(&GPU, n, c, h, w, DT_F32), ry = t_new(&REF, n, c, h, w, DT_F32);
