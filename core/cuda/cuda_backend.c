@@ -299,8 +299,9 @@ static Status download_u8_nhwc(CudaCtx *ctx, const Tensor *t, void *host) {
     if (!rows)
         return status_fail(ST_ERR_OOM, "cuda download: no host memory for %zu bytes", count);
     cudaError_t e = cudaMemcpyAsync(rows, t->data, count, cudaMemcpyDeviceToHost, ctx->stream);
-    Status st = e == cudaSuccess ? cuda_sync(ctx, "download")
-                                 : cuda_rt_fail(e, "cudaMemcpyAsync(rows, ...)", __FILE__, __LINE__);
+    Status st = e == cudaSuccess
+                    ? cuda_sync(ctx, "download")
+                    : cuda_rt_fail(e, "cudaMemcpyAsync(rows, ...)", __FILE__, __LINE__);
     if (st == ST_OK) {
         uint8_t *out = host;
         for (size_t r = 0; r < count / (C ? C : 1); r++)
@@ -549,7 +550,8 @@ Status backend_cuda_create(Backend *out) {
      * SHORTCUT_CUDA_ACT16=0 keeps activations fp32 NCHW, for comparisons. */
     const char *act16 = getenv("SHORTCUT_CUDA_ACT16");
     ctx->act16 = !(act16 && strcmp(act16, "0") == 0);
-    /* Off: on session 8's H100 it passed parity but gained nothing measurable (cuda_conv_gemm.c). */
+    /* Off: on session 8's H100 it passed parity but gained nothing measurable
+     * (cuda_conv_gemm.c). */
     const char *gemm1x1 = getenv("SHORTCUT_CUDA_GEMM1X1");
     ctx->gemm1x1 = gemm1x1 && strcmp(gemm1x1, "1") == 0;
     /* Which algorithm each convolution got and what the others timed at: profilers change the

@@ -116,10 +116,10 @@ static Status infer(CudaCtx *ctx, const char *op, int mode, const Tensor *x, con
 }
 
 /* y is the forward output (read for the relu mask; NULL in PLAIN mode), dy2 an optional second
- * gradient (ADD_RELU), dr the gradient at the residual input (ADD_RELU). */
-/* beta (RELU mode only, else NULL): lets the 16-bit kernels recompute the forward's output
- * from x instead of reading y, one tensor read fewer in each of the two passes (backend.h
- * allows it; SHORTCUT_CUDA_BN_RECOMPUTE=0 reads y, for comparisons). */
+ * gradient (ADD_RELU), dr the gradient at the residual input (ADD_RELU). beta (RELU mode only,
+ * else NULL) lets the 16-bit kernels recompute the forward's output from x instead of reading
+ * y, one tensor read fewer in each of the two passes (backend.h allows it;
+ * SHORTCUT_CUDA_BN_RECOMPUTE=0 reads y, for comparisons). */
 static Status backward(CudaCtx *ctx, const char *op, int mode, const Tensor *x, const Tensor *y,
                        const Tensor *dy, const Tensor *dy2, const Tensor *gamma,
                        const Tensor *beta, const Tensor *save_mean, const Tensor *save_invstd,
@@ -251,6 +251,6 @@ Status cuda_batchnorm_add_relu_backward(void *ctx, const Tensor *x, const Tensor
                                         Tensor *dx, Tensor *dr, Tensor *dgamma, Tensor *dbeta) {
     if (!dr)
         return status_fail(ST_ERR_ARG, "cuda batchnorm_add_relu_backward: dr is NULL");
-    return backward(ctx, "batchnorm_add_relu_backward", CUK_BN_ADD_RELU, x, y, dy, dy2, gamma, NULL,
-                    save_mean, save_invstd, dx, dr, dgamma, dbeta);
+    return backward(ctx, "batchnorm_add_relu_backward", CUK_BN_ADD_RELU, x, y, dy, dy2, gamma,
+                    NULL, save_mean, save_invstd, dx, dr, dgamma, dbeta);
 }
