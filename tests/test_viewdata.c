@@ -429,6 +429,65 @@ static void test_paused_session_answers(void) {
     session_destroy(s);
 }
 
+/* On a GPU, what the viewer is given is what the GPU trained on: the batch augmented there (its
+ * pixels never reach the host) equals the samples the exchange recomputes on the host from the
+ * same records, the filters are the stem weights, and an evaluation's mistakes are the
+ * predictions'. Skipped without a CUDA device. */
+static void test_exchange_on_gpu_trainer(void) {
+    Backend probe;
+    if (backend_cuda_create(&probe) != ST_OK) {
+        printf("viewer data from a GPU trainer: skipped: no CUDA device\n");
+        return;
+    }
+    backend_destroy(&probe);
+    Config c;
+    tiny_config(&c);
+    snprintf(c.train.device, sizeof c.train.device, "cuda");
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    if (!t) return;
+    CHECK_INT(t->device_augment, 1);
+    ViewExchange *vx;
+    CHECK_OK(view_exchange_create(0.25, &vx));
+    ViewData *v = malloc(sizeof *v);
+    viewdata_init(v);
+    StepResult r;
+    CHECK_OK(trainer_step(t, &r));
+    view_exchange_request(vx, VIEW_WANT_SAMPLES | VIEW_WANT_FILTERS);
+    CHECK_INT(view_exchange_service(vx, t, 100.0), 1);
+    CHECK_INT(view_exchange_copy(vx, v), 1);
+    CHECK_INT(v->sample_count, 32);
+    const size_t px = (size_t)32 * 3 * 1024;
+    float *trained = malloc(sizeof(float) * px);
+    CHECK_OK(t->backend.ops->download(t->backend.ctx, &t->x, trained));
+    size_t off = 0;
+    for (size_t i = 0; i < px; i++) off += fabsf(trained[i] - v->sample_images[i]) > 1e-5f;
+    CHECK_INT((int)off, 0);
+    const Param *stem = model_stem_weight(t->model);
+    const size_t nw = tensor_numel(&stem->value);
+    float *w = malloc(sizeof(float) * nw);
+    CHECK_OK(t->backend.ops->download(t->backend.ctx, &stem->value, w));
+    CHECK(memcmp(w, v->filters, sizeof(float) * nw) == 0);
+    while (t->batch_in_epoch != 0 || t->epoch == 0) {
+        CHECK_OK(trainer_step(t, &r));
+        if (r.epoch_finished) CHECK_OK(trainer_end_epoch(t, 1, 0));
+    }
+    view_exchange_request(vx, VIEW_WANT_EVAL);
+    CHECK_INT(view_exchange_service(vx, t, 102.0), 1);
+    CHECK_INT(view_exchange_copy(vx, v), 1);
+    int wrong = 0;
+    for (int i = 0; i < 40; i++) wrong += t->last_eval.predicted[i] != t->data.test.labels[i];
+    CHECK_INT(v->eval_count, 40);
+    CHECK_INT(v->wrong_count, wrong);
+    printf("viewer data from a GPU trainer: 32 samples as trained, %d of 40 wrong\n", wrong);
+    free(trained);
+    free(w);
+    viewdata_free(v);
+    free(v);
+    view_exchange_destroy(vx);
+    trainer_destroy(t);
+}
+
 int main(void) {
     test_capture_batch();
     test_capture_device_batch();
@@ -436,6 +495,7 @@ int main(void) {
     test_filter_tiles();
     test_film_and_copy();
     test_exchange_on_trainer();
+    test_exchange_on_gpu_trainer();
     test_paused_session_answers();
     return check_report("test_viewdata");
 }
