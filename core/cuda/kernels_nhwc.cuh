@@ -330,10 +330,21 @@ NHWC_HD void stats_phase1(const BnShape &s, int cb, int p, int t, const uint16_t
 
 /* The normalization's scale and shift of a channel, and its affine map: the forward's
  * finishing kernel and apply pass use these, and so does a RELU-mode backward that recomputes
- * the forward's output, so both round the same float operations the same way. */
+ * the forward's output, so both round the same float operations the same way. The multiply-adds
+ * are explicit fused ones: left to the compiler, one place could fuse and the other not, and a
+ * recomputed output within one rounding of zero could then fall on the other side. */
+NHWC_HD float fused_madd(float a, float b, float c) {
+#ifdef __CUDA_ARCH__
+    return __fmaf_rn(a, b, c);
+#else
+    return fmaf(a, b, c);
+#endif
+}
 NHWC_HD float bn_scale(float gamma, float invstd) { return gamma * invstd; }
-NHWC_HD float bn_shift(float beta, float mean, float scale) { return beta - mean * scale; }
-NHWC_HD float bn_affine(float v, float scale, float shift) { return v * scale + shift; }
+NHWC_HD float bn_shift(float beta, float mean, float scale) {
+    return fused_madd(-mean, scale, beta);
+}
+NHWC_HD float bn_affine(float v, float scale, float shift) { return fused_madd(v, scale, shift); }
 
 /* What a RELU-mode backward needs to recompute the forward's output from x instead of reading y
  * (backend.h allows it; it saves a read of y in both backward passes): the forward's gamma and
