@@ -71,6 +71,15 @@ int cmd_info(int argc, char **argv) {
     printf("trainable parameters: %lld (%s), %.1f MB as float32\n", params, hp, params * 4.0 / 1e6);
     printf("multiply-accumulates per image (forward): %lld (%sMAC)\n", macs, hm);
     printf("training FLOPs per image (forward + backward, 6 x MACs): %.3g\n", 6.0 * (double)macs);
+    long long per_image, fixed;
+    model_training_bytes(m, &per_image, &fixed);
+    const int batch = cfg.train.batch_size;
+    printf("training memory at batch %d: %.1f MB = %d x %.2f MB of fp32 buffers per image + %.1f MB "
+           "of weights, gradients and momentum\n",
+           batch, ((double)per_image * batch + (double)fixed) / 1e6, batch, per_image / 1e6,
+           fixed / 1e6);
+    printf("  (16-bit activations on a GPU take about half the per-image part; a backend's "
+           "workspaces come on top; train.memory_limit_mb caps it)\n");
     model_destroy(m);
     backend_destroy(&b);
     return 0;

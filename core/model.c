@@ -360,6 +360,30 @@ long long model_num_trainable(const Model *m) {
     return n;
 }
 
+void model_training_bytes(const Model *m, long long *per_image, long long *fixed) {
+    long long img = (long long)3 * m->in_side * m->in_side * 4;   /* the input batch */
+    for (int a = 0; a < m->n_acts; a++)
+        img += m->act_numel[a] * 4;
+    for (int g = 0; g < m->n_grads; g++)
+        img += m->grad_numel[g] * 4;
+    img += m->scratch_numel * 4;
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        const Value *in = &m->values[l->in], *out = &m->values[l->out];
+        if (l->kind == LK_DROPOUT)
+            img += (long long)in->c * in->h * in->w;
+        if (l->kind == LK_MAXPOOL)
+            img += (long long)out->c * out->h * out->w * 4;
+    }
+    long long par = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const long long bytes = (long long)tensor_numel(&m->params[i].value) * 4;
+        par += m->params[i].kind == PARAM_BUFFER ? bytes : 3 * bytes;   /* value, grad, momentum */
+    }
+    *per_image = img;
+    *fixed = par;
+}
+
 int model_layers(const Model *m, const LayerInfo **rows) {
     if (rows)
         *rows = m ? m->rows : NULL;

@@ -87,6 +87,12 @@ Param *model_param(Model *m, int i);
 Param *model_find_param(Model *m, const char *name);
 /* Trainable element count (what PyTorch's sum(p.numel() for p in parameters()) gives). */
 long long model_num_trainable(const Model *m);
+/* Bytes training needs, as this model plans its buffers: *per_image for each image of a batch
+ * (the activation and gradient pools, the accumulation scratch, dropout masks, max-pool
+ * indices, all fp32 but the masks), *fixed for the parameters, their gradients, the optimizer's
+ * momentum and the batchnorm running statistics. A backend's own scratch and workspaces come
+ * on top; 16-bit activations on a GPU take about half of the per-image part. */
+void model_training_bytes(const Model *m, long long *per_image, long long *fixed);
 
 /* Forward a batch x (N, 3, S, S) already on the backend. train = 1 uses batch statistics,
  * updates running stats and applies dropout with masks drawn from `dropout_seed` (each dropout

@@ -456,6 +456,37 @@ static void test_batch_refused_on_oom(void) {
     trainer_destroy(t);
 }
 
+/* What `shortcut info` says training needs (model_training_bytes) is what a memory limit lets
+ * through: 10% above it trains, 15% below it does not. */
+static void test_training_bytes_estimate(void) {
+    Config c;
+    tiny_config(&c);
+    c.train.batch_size = 512;
+    Trainer *t;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    if (!t) return;
+    long long per_image, fixed;
+    model_training_bytes(t->model, &per_image, &fixed);
+    trainer_destroy(t);
+    const double need = (double)per_image * 512 + (double)fixed, mib = 1024.0 * 1024.0;
+    printf("training bytes at batch 512: %.1f MB estimated\n", need / 1e6);
+    CHECK(need > 8 * mib);   /* large enough for 1 MiB steps of the limit to matter little */
+    c.train.memory_limit_mb = (int)(need * 1.10 / mib) + 1;
+    CHECK_OK(trainer_create(&c, NULL, &t));
+    if (t) {
+        run_steps(t, 2);
+        trainer_destroy(t);
+    }
+    c.train.memory_limit_mb = (int)(need * 0.85 / mib);
+    Status st = trainer_create(&c, NULL, &t);
+    if (st == ST_OK) {
+        StepResult r;
+        st = trainer_step(t, &r);
+        trainer_destroy(t);
+    }
+    CHECK_INT(st, ST_ERR_OOM);
+}
+
 /* The same on a GPU, with no limit but the device's own memory: a batch of 65,536 images needs
  * about 200 GB of activations, more than an H100 or H200 holds. After cudaMalloc fails, the
  * device must stay usable and train at the old size. Skipped without a CUDA device. */
@@ -800,6 +831,7 @@ int main(void) {
     test_device_eval();
     test_edits();
     test_batch_refused_on_oom();
+    test_training_bytes_estimate();
     test_batch_refused_on_gpu();
     test_threads_follow_load();
     test_session(tmp);
