@@ -10,7 +10,8 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: shortcut info [CONFIG.yaml] [--set key=value]...\n"
                "\nPrint the model a config builds: every layer with its output shape, parameters\n"
-               "and multiply-accumulates per image, then the totals.\n");
+               "and multiply-accumulates per image, then the totals and the memory training\n"
+               "needs at the config's batch size.\n");
 }
 
 static int classes_of(const Config *c) {
