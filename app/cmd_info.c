@@ -79,8 +79,9 @@ int cmd_info(int argc, char **argv) {
            "of weights, gradients and momentum\n",
            batch, ((double)per_image * batch + (double)fixed) / 1e6, batch, per_image / 1e6,
            fixed / 1e6);
-    printf("  (16-bit activations on a GPU take about half the per-image part; a backend's "
-           "workspaces come on top; train.memory_limit_mb caps it)\n");
+    printf("  (16-bit activations on a GPU take about half the per-image part; a GPU also holds "
+           "the training images, 3 KB each, and a backend's workspaces come on top; "
+           "train.memory_limit_mb caps the tensors)\n");
     model_destroy(m);
     backend_destroy(&b);
     return 0;
