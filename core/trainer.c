@@ -410,6 +410,13 @@ static Status train_on_batch(Trainer *t, Model *m, const OptimizerView *ov, cons
     return ST_OK;
 }
 
+/* The loader onto t->cfg.train.batch_size, at batch `batch_in_epoch` of the current epoch. */
+static void set_batch_size(Trainer *t, long batch_in_epoch) {
+    loader_set_batch_size(t->loader, t->cfg.train.batch_size);
+    t->batch_in_epoch = batch_in_epoch;
+    loader_seek(t->loader, t->epoch, t->batch_in_epoch);
+}
+
 /* The step at a batch size raised since the last step ran out of memory: go back to the size
  * that last trained, at the same position, so the run stays usable (the edit is refused, not
  * the run). The failed size's buffers are released first so the old size finds its memory
@@ -424,13 +431,9 @@ static Status refuse_batch(Trainer *t) {
     Tensor *batch[] = {&t->x, &t->labels, &t->loss, &t->pred, &t->prob, &t->dlogits};
     for (size_t i = 0; i < sizeof batch / sizeof batch[0]; i++)
         o->tensor_free(t->backend.ctx, batch[i]);
-    char edit[48];
-    snprintf(edit, sizeof edit, "train.batch_size=%d", back);
-    const char *items[] = {edit};
-    TRY(trainer_apply_edit(t, items, 1));
     /* the raise moved the position onto its own grid of batches; take the old one back */
-    t->batch_in_epoch = t->ok_batch_in_epoch;
-    loader_seek(t->loader, t->epoch, t->batch_in_epoch);
+    t->cfg.train.batch_size = back;
+    set_batch_size(t, t->ok_batch_in_epoch);
     t->refused_batch = asked;
     return status_fail(ST_ERR_OOM, "batch_size %d refused, training goes on at %d: %s", asked,
                        back, why);
@@ -666,9 +669,7 @@ Status trainer_apply_edit(Trainer *t, const char *const *assignments, int count)
     if (augment_changed) loader_set_augment(t->loader, &t->cfg.data.augment);
     if (batch_changed) {
         /* Keep the position in the epoch in images; the batch grid moves to the new size. */
-        loader_set_batch_size(t->loader, t->cfg.train.batch_size);
-        t->batch_in_epoch = images_done / t->cfg.train.batch_size;
-        loader_seek(t->loader, t->epoch, t->batch_in_epoch);
+        set_batch_size(t, images_done / t->cfg.train.batch_size);
     }
     return ST_OK;
 }

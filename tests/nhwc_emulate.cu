@@ -120,6 +120,20 @@ template <int H, int M, int V> struct GradApply {
     }
 };
 
+/* The one-block-per-plane kernels: each block's two phases in order (the barrier), over
+ * shared memory that starts poisoned, as a block finds it unzeroed. */
+template <typename P1, typename P2> void plane_blocks(int planes, P1 phase1, P2 phase2) {
+    Buf<float> sh(nhwc::kPlaneShared);
+    for (int p = 0; p < planes; p++) {
+        for (int i = 0; i < nhwc::kPlaneShared; i++)
+            sh.data()[i] = -1.0e30f;
+        for (int t = 0; t < kThreads; t++)
+            phase1(p, t, sh.data());
+        for (int t = 0; t < kThreads; t++)
+            phase2(p, t, sh.data());
+    }
+}
+
 /* An elementwise launch: vectors of 8 where n allows, else single values. */
 template <typename F8, typename F1> void eltwise(size_t n, F8 f8, F1 f1) {
     if (nhwc::vec_for_count(n) == 8)
@@ -165,19 +179,14 @@ int emu_small_planes(int c, int hw) { return nhwc::small_plane(c, hw); }
 
 void emu_planes_to_lowp(const float *x, uint16_t *y, int planes, int c, int cdst, int hw,
                         int half) {
-    Buf<float> sh(nhwc::kPlaneShared);
-    for (int p = 0; p < planes; p++) {
-        for (int i = 0; i < nhwc::kPlaneShared; i++)
-            sh.data()[i] = -1.0e30f;   /* what a block finds is not zeroed */
-        for (int t = 0; t < kThreads; t++)
-            nhwc::plane_phase1(p, t, x, c, hw, sh.data());
-        for (int t = 0; t < kThreads; t++) {
+    plane_blocks(
+        planes, [&](int p, int t, float *sh) { nhwc::plane_phase1(p, t, x, c, hw, sh); },
+        [&](int p, int t, float *sh) {
             if (half)
-                nhwc::plane_phase2<1>(p, t, y, c, cdst, hw, sh.data());
+                nhwc::plane_phase2<1>(p, t, y, c, cdst, hw, sh);
             else
-                nhwc::plane_phase2<0>(p, t, y, c, cdst, hw, sh.data());
-        }
-    }
+                nhwc::plane_phase2<0>(p, t, y, c, cdst, hw, sh);
+        });
 }
 
 int emu_bn_slices(int rows, int C, int sm_count) { return nhwc::bn_slices(rows, C, sm_count); }
@@ -262,19 +271,15 @@ void emu_scale(uint16_t *p, size_t n, float v, int half) {
 
 void emu_planes_from_lowp(const uint16_t *x, float *y, int planes, int c, int csrc, int hw,
                           int half) {
-    Buf<float> sh(nhwc::kPlaneShared);
-    for (int p = 0; p < planes; p++) {
-        for (int i = 0; i < nhwc::kPlaneShared; i++)
-            sh.data()[i] = -1.0e30f;   /* what a block finds is not zeroed */
-        for (int t = 0; t < kThreads; t++) {
+    plane_blocks(
+        planes,
+        [&](int p, int t, float *sh) {
             if (half)
-                nhwc::unplane_phase1<1>(p, t, x, c, csrc, hw, sh.data());
+                nhwc::unplane_phase1<1>(p, t, x, c, csrc, hw, sh);
             else
-                nhwc::unplane_phase1<0>(p, t, x, c, csrc, hw, sh.data());
-        }
-        for (int t = 0; t < kThreads; t++)
-            nhwc::unplane_phase2(p, t, y, c, hw, sh.data());
-    }
+                nhwc::unplane_phase1<0>(p, t, x, c, csrc, hw, sh);
+        },
+        [&](int p, int t, float *sh) { nhwc::unplane_phase2(p, t, y, c, hw, sh); });
 }
 
 void emu_dropout_forward(const uint16_t *x, uint16_t *y, uint8_t *mask, int n, int C, int h,
