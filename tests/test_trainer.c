@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -487,6 +488,12 @@ static void test_training_bytes_estimate(void) {
     CHECK_INT(st, ST_ERR_OOM);
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* The same on a GPU, with no limit but the device's own memory: a batch of 65,536 images needs
  * about 200 GB of activations, more than an H100 or H200 holds. After cudaMalloc fails, the
  * device must stay usable and train at the old size. Skipped without a CUDA device. */
@@ -512,8 +519,9 @@ static void test_batch_refused_on_gpu(void) {
     const char *raise[] = {"train.batch_size=65536"};
     CHECK_OK(trainer_apply_edit(t, raise, 1));
     StepResult r;
+    double t0 = now_seconds();
     CHECK_INT(trainer_step(t, &r), ST_ERR_OOM);
-    printf("refused on the GPU: %s\n", status_message());
+    printf("refused on the GPU after %.1f s: %s\n", now_seconds() - t0, status_message());
     CHECK(strstr(status_message(), "batch_size 65536 refused, training goes on at 64") != NULL);
     CHECK_INT(trainer_take_refused(t), 65536);
     CHECK_OK(trainer_step(t, &r));
@@ -820,7 +828,12 @@ static void test_session_workbench_commands(const char *tmp) {
     free(snap);
 }
 
-int main(void) {
+/* `test_trainer gpu` runs only the GPU case (for timing it on a GPU machine). */
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "gpu") == 0) {
+        test_batch_refused_on_gpu();
+        return check_report("test_trainer gpu");
+    }
     char tmp[] = "/tmp/shortcut_test_trainer_XXXXXX";
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
     test_resume_equals_uninterrupted(tmp);
