@@ -1327,9 +1327,10 @@ static void test_act16(void) {
         free_tensors(&REF, rts, 13);
     }
 
-    /* batchnorm + relu, training and backward on a 16-bit x: the backward recomputes the relu
-     * mask from x, gamma, beta and the saved statistics (SHORTCUT_CUDA_BN_RECOMPUTE=0 reads y);
-     * the reference reads the GPU's y, so both mask the same elements */
+    /* batchnorm + relu, training and backward on a 16-bit x: the backward reads y for the relu
+     * mask (or recomputes it from x, gamma, beta and the saved statistics where
+     * SHORTCUT_CUDA_BN_RECOMPUTE=1); the reference reads the GPU's y, so both mask the same
+     * elements */
     {
         Tensor grm = t_from(&GPU, 1, c, 1, 1, hrm), rrm = t_from(&REF, 1, c, 1, 1, hrm);
         Tensor grv = t_from(&GPU, 1, c, 1, 1, hrv), rrv = t_from(&REF, 1, c, 1, 1, hrv);

@@ -558,10 +558,12 @@ Status backend_cuda_create(Backend *out) {
      * timings the search sees (docs/GPU.md), so this is how to see a real run's choices. */
     const char *algo_log = getenv("SHORTCUT_CUDA_ALGO_LOG");
     ctx->algo_log = algo_log && strcmp(algo_log, "1") == 0;
-    /* The 16-bit batchnorm+relu backward recomputes the forward's output from x rather than
-     * reading y (cuda_bn.c); SHORTCUT_CUDA_BN_RECOMPUTE=0 reads y, for comparisons. */
+    /* SHORTCUT_CUDA_BN_RECOMPUTE=1: the 16-bit batchnorm+relu backward recomputes the forward's
+     * output from x rather than reading y (cuda_bn.c). Off by default: on an H100 it saved the
+     * read but cost more than it saved (wrn_28_10 8,034 img/s against 8,349-8,444 reading y;
+     * docs/BENCHMARKS.md, session 9). */
     const char *bn_recompute = getenv("SHORTCUT_CUDA_BN_RECOMPUTE");
-    ctx->bn_recompute = !(bn_recompute && strcmp(bn_recompute, "0") == 0);
+    ctx->bn_recompute = bn_recompute && strcmp(bn_recompute, "1") == 0;
     ctx->requested_precision = CUDA_REQ_FP32;
     out->ops = &CUDA_OPS;
     out->ctx = ctx;
