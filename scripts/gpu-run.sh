@@ -29,6 +29,9 @@
 #                                 (default resnet20, bf16, 1500 kernels after the first 10000)
 #   TRAIN_CONFIG, TRAIN_SET       what `train` runs (default configs/resnet20.yaml; TRAIN_SET:
 #                                 space-separated --set overrides, e.g. "train.epochs=1")
+#   TRAIN_MAX_S, TRAIN_RESUME     stop `train` (as Ctrl-C does: it saves) after that many
+#                                 seconds; resume the last run instead of starting one, for a
+#                                 recipe longer than one device call
 #   TORCH_VARIANTS                passed to torch_reference_gpu.py --variants
 #   CUDNN_FROM=torch              build against PyTorch's cuDNN (its pip wheel) instead of the
 #                                 system's; use another BUILD folder to keep both builds
@@ -278,18 +281,33 @@ step_data() {
 step_train() {
   [ -x "$BUILD/shortcut" ] || die "no build in $BUILD (run the build step)"
   [ -e "$DATA_ROOT/cifar-10-batches-bin/data_batch_5.bin" ] || die "no CIFAR-10 yet (run the data step)"
-  local cfg=${TRAIN_CONFIG:-configs/resnet20.yaml} args=() kv
-  for kv in ${TRAIN_SET:-}; do args+=(--set "$kv"); done
-  say "train: $cfg ${TRAIN_SET:-}"
+  local cfg=${TRAIN_CONFIG:-configs/resnet20.yaml} args=() kv cap=()
   local run=$DATA_ROOT/run   # checkpoints stay here (too big to send back); metrics go to OUT
-  rm -rf "$run"
+  # TRAIN_MAX_S: Ctrl-C (SIGINT) after that many seconds; the run saves at the next step, so a
+  # recipe longer than one device call goes on in the next with TRAIN_RESUME=1
+  [ -n "${TRAIN_MAX_S:-}" ] && cap=(timeout --preserve-status -s INT "$TRAIN_MAX_S")
+  if [ -n "${TRAIN_RESUME:-}" ]; then
+    [ -e "$run/state.safetensors" ] || die "TRAIN_RESUME: no run to resume in $run (a warm \
+machine keeps it between calls; a fresh one has none)"
+    say "train: resume $run"
+    args=(--resume "$run")
+  else
+    for kv in ${TRAIN_SET:-}; do args+=(--set "$kv"); done
+    say "train: $cfg ${TRAIN_SET:-}"
+    rm -rf "$run"
+    args=("$cfg" --set data.root="$DATA_ROOT" --set train.device=cuda "${args[@]}" --out "$run")
+  fi
   set +e
-  (cd "$ROOT" && "$BUILD/shortcut" train "$cfg" --set data.root="$DATA_ROOT" \
-       --set train.device=cuda "${args[@]}" --out "$run") 2>&1 | tee "$OUTDIR/train.txt" |
-    tee -a "$LOG"
+  (cd "$ROOT" && ${cap[@]+"${cap[@]}"} "$BUILD/shortcut" train "${args[@]}") 2>&1 |
+    tee "$OUTDIR/train.txt" | tee -a "$LOG"
   local rc=${PIPESTATUS[0]}
   set -e
   cp "$run/metrics.csv" "$OUTDIR/train-metrics.csv" 2>/dev/null || true
+  # 130: stopped by TRAIN_MAX_S and saved; resumable, so not a failure
+  if [ "$rc" = 130 ] && [ -n "${TRAIN_MAX_S:-}" ]; then
+    say "train: stopped after ${TRAIN_MAX_S} s; go on with TRAIN_RESUME=1 on this warm machine"
+    rc=0
+  fi
   return "$rc"
 }
 
