@@ -210,6 +210,8 @@ static void test_conv(int alg) {
         {2, 16, 5, 32, 16, 3, 1, 1, 0},    /* 32 wide, 16 out: mirrored forward (rule) */
         {2, 32, 3, 32, 16, 3, 1, 1, 0},    /* mirrored, channels swapped unequal */
         {1, 16, 4, 32, 16, 5, 1, 2, 0},    /* mirrored 5x5 */
+        {3, 16, 13, 11, 16, 3, 1, 1, 0},   /* Winograd 16->16: partial tiles at both edges */
+        {2, 16, 2, 37, 16, 3, 1, 1, 0},    /* one short tile row, a short last chunk of 8 tiles */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const ConvShape *s = &shapes[i];
@@ -252,13 +254,19 @@ static void test_conv_fast_path(void) {
         conv_case(s, cpu_preferred_layout(&probe), cpu_preferred_layout(&probe_out), &d, TOL_SUM);
         for (int dir = 0; dir < 3; dir++) {
             const char *impl = cpu_conv_impl(&d, dir);
-            /* stage 1's forward runs as its mirror's backward-data where blocked (the rule) */
+            /* stage 1's forward and backward-data run on our Winograd kernel where blocked and
+             * the CPU has AVX-512; elsewhere its forward runs as its mirror's backward-data */
+            int wino16 = strncmp(impl, "wino16", 6) == 0;
             int mirrored = strncmp(impl, "mirror:", 7) == 0;
             if (mirrored) impl += 7;
-            if (dnnl && dir == 0 && s->cin == 16 && s->cout == 16 && s->stride == 1)
-                CHECK(mirrored == (cpu_preferred_layout(&probe) == CPU_LAYOUT_BLK16));
-            int fast = impl[0] && (dnnl ? strncmp(impl, "jit", 3) == 0
-                                        : strncmp(impl, "ref", 3) != 0);
+            if (dnnl && dir < 2 && s->cin == 16 && s->cout == 16 && s->stride == 1) {
+                int blocked = cpu_preferred_layout(&probe) == CPU_LAYOUT_BLK16;
+                ConvDesc stage1 = {.c_in = 16, .c_out = 16, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+                CHECK(wino16 == (blocked && cpu_wino16_fits(&stage1)));
+                if (dir == 0 && !wino16) CHECK(mirrored == blocked);
+            }
+            int fast = wino16 || (impl[0] && (dnnl ? strncmp(impl, "jit", 3) == 0
+                                                   : strncmp(impl, "ref", 3) != 0));
             if (!fast)
                 fprintf(stderr, "conv %d->%d k%d s%d direction %d: slow implementation %s\n",
                         s->cin, s->cout, s->k, s->stride, dir, impl);

@@ -692,11 +692,34 @@ static Status mirror_forward(CpuCtx *ctx, ConvDesc *d, ConvPlan *p, const int ke
     return step_exec(ctx, s, CONV_BWD_DATA, &mio);
 }
 
+/* Whether our own Winograd kernel (cpu_wino16.c) runs direction `dir`: forward and
+ * backward-data of 16 -> 16 channel 3x3 convolutions between blocked activations, in fp32, under
+ * the measured rule (resnet20 batch 128, 2 threads: docs/BENCHMARKS.md, session 9). A fixed
+ * rule, like winograd_wanted, keeps results identical from run to run. */
+static int wino16_wanted(const CpuCtx *ctx, const ConvDesc *d, int dir, const int key[5]) {
+    return ctx->conv_alg == CPU_CONV_RULE && ctx->bf16 == CPU_BF16_OFF && dir != CONV_BWD_WEIGHTS &&
+           key[3] == CPU_LAYOUT_BLK16 && key[4] == CPU_LAYOUT_BLK16 && cpu_wino16_fits(d);
+}
+
+static Status wino16_exec(CpuCtx *ctx, ConvPlan *p, int dir, const int key[5], const ConvIo *io) {
+    ConvStep *s = &p->step[dir];
+    if (!step_fits(s, key, 0)) {
+        step_free(s);
+        s->valid = 1;
+        s->n = key[0], s->h = key[1], s->w = key[2], s->in_layout = key[3], s->out_layout = key[4];
+        snprintf(s->impl, sizeof s->impl, "wino16_4x3");
+    }
+    if (dir == CONV_FWD)
+        return cpu_wino16_run(ctx, io->in, io->out, io->weights, 0, key[0], key[1], key[2]);
+    return cpu_wino16_run(ctx, io->out, io->in, io->weights, 1, key[0], key[1], key[2]);
+}
+
 /* Run direction `dir` of d on io, making or remaking its primitive when the shapes, layouts,
  * thread count or algorithm setting changed. */
 static Status conv_run(CpuCtx *ctx, ConvDesc *d, int dir, const int key[5], const ConvIo *io) {
     ConvPlan *p = NULL;
     TRY(plan_get(ctx, d, &p));
+    if (wino16_wanted(ctx, d, dir, key)) return wino16_exec(ctx, p, dir, key, io);
     if (dir == CONV_FWD && mirror_wanted(ctx, d, key)) return mirror_forward(ctx, d, p, key, io);
     ConvStep *s = &p->step[dir];
     if (!step_fits(s, key, 0)) {

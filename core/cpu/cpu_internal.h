@@ -102,6 +102,15 @@ Status cpu_sgemm(CpuCtx *ctx, char transa, char transb, long m, long n, long k, 
                  const float *a, long lda, const float *b, long ldb, float beta, float *c,
                  long ldc);
 
+/* ---- cpu_wino16.c: Winograd F(4x4, 3x3) for 16 -> 16 channels (oneDNN builds) ---- */
+/* 1 when d is a 16 -> 16 channel 3x3 convolution, stride 1, pad 1, no bias, and the CPU has
+ * AVX-512. */
+int cpu_wino16_fits(const ConvDesc *d);
+/* out = conv(in, w) (mirror 0) or its backward-data, in = dy, out = dx (mirror 1), on blocked
+ * (n, 16, h, w) activations; w is dense (16, 16, 3, 3). */
+Status cpu_wino16_run(CpuCtx *ctx, const float *in, float *out, const float *w, int mirror,
+                      int n, int h, int w_);
+
 /* ---- cpu_layout.c ---- */
 /* The layout t's bytes are in (H*W == 1 and C % 16 != 0 always read as NCHW). */
 static inline int cpu_layout(const Tensor *t) {
