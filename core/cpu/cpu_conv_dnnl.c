@@ -695,11 +695,13 @@ static Status mirror_forward(CpuCtx *ctx, ConvDesc *d, ConvPlan *p, const int ke
 /* Whether our own Winograd kernel (cpu_wino16.c) runs direction `dir`: forward and
  * backward-data of 16 -> 16 channel 3x3 convolutions between blocked activations, in fp32
  * (resnet20 batch 128, 2 threads, in the step: 19.4 -> 16.7 ms of forwards, 18.4 -> 15.3 of
- * backward-data; docs/BENCHMARKS.md, session 9). A Winograd backward-weights was slower there
- * than oneDNN's direct one (24.5 against 22.2 ms), so it stays direct. A fixed rule, like
+ * backward-data; docs/BENCHMARKS.md, session 9). With precision bf16 too, where it beat
+ * oneDNN's bf16 direct kernels on these layers (the step 1,915-1,998 -> 2,059-2,067 img/s) and
+ * keeps them in fp32. A Winograd backward-weights was no faster in the step than oneDNN's
+ * direct one (22.7-23.0 against 23.0-23.4 ms), so it stays direct. A fixed rule, like
  * winograd_wanted, keeps results identical from run to run. */
 static int wino16_wanted(const CpuCtx *ctx, const ConvDesc *d, int dir, const int key[5]) {
-    return ctx->conv_alg == CPU_CONV_RULE && ctx->bf16 == CPU_BF16_OFF &&
+    return ctx->conv_alg == CPU_CONV_RULE &&
            dir != CONV_BWD_WEIGHTS && key[3] == CPU_LAYOUT_BLK16 &&
            key[4] == CPU_LAYOUT_BLK16 && cpu_wino16_fits(d);
 }
