@@ -11,8 +11,9 @@
  * and checkpoints see plain arrays) and are reordered into the primitive's own format per
  * call: for the widths we train that costs microseconds against milliseconds of convolution.
  * Scratchpads are user-managed (one shared buffer in the context), so steady-state training
- * allocates nothing. Winograd or direct is a fixed, measured rule (winograd_wanted), and so is
- * running a forward as the backward-data of its mirror convolution (mirror_wanted).
+ * allocates nothing. Winograd or direct is a fixed, measured rule (winograd_wanted), and so are
+ * running a forward as the backward-data of its mirror convolution (mirror_wanted) and handing
+ * 16 -> 16 channel layers to our own Winograd kernel, cpu_wino16.c (wino16_wanted).
  *
  * bf16 (ctx->bf16, set from train.precision): a step that computes in bf16 reads its
  * activations as bf16 copies made just before the primitive runs (a oneDNN reorder into a
@@ -701,12 +702,11 @@ static Status mirror_forward(CpuCtx *ctx, ConvDesc *d, ConvPlan *p, const int ke
  * direct one (22.7-23.0 against 23.0-23.4 ms), so it stays direct. A fixed rule, like
  * winograd_wanted, keeps results identical from run to run. */
 static int wino16_wanted(const CpuCtx *ctx, const ConvDesc *d, int dir, const int key[5]) {
-    return ctx->conv_alg == CPU_CONV_RULE &&
-           dir != CONV_BWD_WEIGHTS && key[3] == CPU_LAYOUT_BLK16 &&
-           key[4] == CPU_LAYOUT_BLK16 && cpu_wino16_fits(d);
+    return ctx->conv_alg == CPU_CONV_RULE && dir != CONV_BWD_WEIGHTS &&
+           key[3] == CPU_LAYOUT_BLK16 && key[4] == CPU_LAYOUT_BLK16 && cpu_wino16_fits(d);
 }
 
-static Status wino16_exec(CpuCtx *ctx, ConvPlan *p, int dir, const int key[5], const ConvIo *io) {
+static Status wino16_exec(ConvPlan *p, int dir, const int key[5], const ConvIo *io) {
     ConvStep *s = &p->step[dir];
     if (!step_fits(s, key, 0)) {
         step_free(s);
@@ -715,8 +715,8 @@ static Status wino16_exec(CpuCtx *ctx, ConvPlan *p, int dir, const int key[5], c
         snprintf(s->impl, sizeof s->impl, "wino16_4x3");
     }
     if (dir == CONV_FWD)
-        return cpu_wino16_run(ctx, io->in, io->out, io->weights, 0, key[0], key[1], key[2]);
-    return cpu_wino16_run(ctx, io->out, io->in, io->weights, 1, key[0], key[1], key[2]);
+        return cpu_wino16_run(io->in, io->out, io->weights, 0, key[0], key[1], key[2]);
+    return cpu_wino16_run(io->out, io->in, io->weights, 1, key[0], key[1], key[2]);
 }
 
 /* Run direction `dir` of d on io, making or remaking its primitive when the shapes, layouts,
@@ -724,7 +724,7 @@ static Status wino16_exec(CpuCtx *ctx, ConvPlan *p, int dir, const int key[5], c
 static Status conv_run(CpuCtx *ctx, ConvDesc *d, int dir, const int key[5], const ConvIo *io) {
     ConvPlan *p = NULL;
     TRY(plan_get(ctx, d, &p));
-    if (wino16_wanted(ctx, d, dir, key)) return wino16_exec(ctx, p, dir, key, io);
+    if (wino16_wanted(ctx, d, dir, key)) return wino16_exec(p, dir, key, io);
     if (dir == CONV_FWD && mirror_wanted(ctx, d, key)) return mirror_forward(ctx, d, p, key, io);
     ConvStep *s = &p->step[dir];
     if (!step_fits(s, key, 0)) {

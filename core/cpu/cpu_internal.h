@@ -108,8 +108,8 @@ Status cpu_sgemm(CpuCtx *ctx, char transa, char transb, long m, long n, long k, 
 int cpu_wino16_fits(const ConvDesc *d);
 /* out = conv(in, w) (mirror 0) or its backward-data, in = dy, out = dx (mirror 1), on blocked
  * (n, 16, h, w) activations; w is dense (16, 16, 3, 3). */
-Status cpu_wino16_run(CpuCtx *ctx, const float *in, float *out, const float *w, int mirror,
-                      int n, int h, int w_);
+Status cpu_wino16_run(const float *in, float *out, const float *w, int mirror, int n, int h,
+                      int w_);
 
 /* ---- cpu_layout.c ---- */
 /* The layout t's bytes are in (H*W == 1 and C % 16 != 0 always read as NCHW). */

@@ -32,10 +32,12 @@ int cpu_wino16_fits(const ConvDesc *d) {
 #if defined(__x86_64__) && defined(__GNUC__)
     /* Only where a 16-float vector is one register: on AVX2, U alone would fill every one.
      * SHORTCUT_CPU_WINO16=0 leaves these layers to oneDNN, for comparisons. */
-    static int on = -1;
+    static int answer = -1;   /* -1 until the first call; trainers on other threads may race */
+    int on = __atomic_load_n(&answer, __ATOMIC_RELAXED);
     if (on < 0) {
         const char *env = getenv("SHORTCUT_CPU_WINO16");
         on = __builtin_cpu_supports("avx512f") && !(env && strcmp(env, "0") == 0);
+        __atomic_store_n(&answer, on, __ATOMIC_RELAXED);
     }
     return on && d->c_in == W16 && d->c_out == W16 && d->kh == 3 && d->kw == 3 &&
            d->stride == 1 && d->pad == 1 && !d->has_bias;
@@ -191,9 +193,8 @@ CPU_HOT static void tile_row(const float *in, float *out, const float *u, int h,
     }
 }
 
-Status cpu_wino16_run(CpuCtx *ctx, const float *in, float *out, const float *w, int mirror,
-                      int n, int h, int wd) {
-    (void)ctx;
+Status cpu_wino16_run(const float *in, float *out, const float *w, int mirror, int n, int h,
+                      int wd) {
     float u[POS * W16 * W16] __attribute__((aligned(64)));
     transform_weights(w, mirror, u);
     const int tiles_y = (h + TILE - 1) / TILE;
