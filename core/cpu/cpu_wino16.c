@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include "cpu_internal.h"
 
 enum { W16 = 16, TILE = 4, PATCH = 6, POS = PATCH * PATCH, CHUNK = 8 };
@@ -31,12 +33,16 @@ enum { W16 = 16, TILE = 4, PATCH = 6, POS = PATCH * PATCH, CHUNK = 8 };
 int cpu_wino16_fits(const ConvDesc *d) {
 #if defined(__x86_64__) && defined(__GNUC__)
     /* Only where a 16-float vector is one register: on AVX2, U alone would fill every one.
+     * The ISA is oneDNN's effective one, so DNNL_MAX_CPU_ISA=AVX2 (how docs/BENCHMARKS.md
+     * measures laptops) turns this kernel off along with oneDNN's AVX-512 ones.
      * SHORTCUT_CPU_WINO16=0 leaves these layers to oneDNN, for comparisons. */
     static int answer = -1;   /* -1 until the first call; trainers on other threads may race */
     int on = __atomic_load_n(&answer, __ATOMIC_RELAXED);
     if (on < 0) {
         const char *env = getenv("SHORTCUT_CPU_WINO16");
-        on = __builtin_cpu_supports("avx512f") && !(env && strcmp(env, "0") == 0);
+        int isa = (int)dnnl_get_effective_cpu_isa(), avx512 = (int)dnnl_cpu_isa_avx512_core;
+        on = (isa & avx512) == avx512 && __builtin_cpu_supports("avx512f") &&
+             !(env && strcmp(env, "0") == 0);
         __atomic_store_n(&answer, on, __ATOMIC_RELAXED);
     }
     return on && d->c_in == W16 && d->c_out == W16 && d->kh == 3 && d->kw == 3 &&
