@@ -31,6 +31,13 @@ static int check_passed_, check_failed_;
     check_failed_++; fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, \
                              status_message()); } } while (0)
 
+/* In a test case on a GPU: return from the case, saying why, when no CUDA device works here
+ * (a macro, so check.h needs no backend header; the caller includes backend.h). */
+#define CUDA_DEVICE_OR_RETURN(what) do { Backend probe_; \
+    if (backend_cuda_create(&probe_) != ST_OK) { \
+        printf("%s: skipped: no CUDA device\n", what); return; } \
+    backend_destroy(&probe_); } while (0)
+
 #define CHECK_SKIP(reason) do { printf("skipped: %s\n", reason); exit(77); } while (0)
 
 static inline int check_report(const char *name) {

@@ -498,12 +498,7 @@ static double now_seconds(void) {
  * about 200 GB of activations, more than an H100 or H200 holds. After cudaMalloc fails, the
  * device must stay usable and train at the old size. Skipped without a CUDA device. */
 static void test_batch_refused_on_gpu(void) {
-    Backend probe;
-    if (backend_cuda_create(&probe) != ST_OK) {
-        printf("batch refusal on a GPU: skipped: no CUDA device\n");
-        return;
-    }
-    backend_destroy(&probe);
+    CUDA_DEVICE_OR_RETURN("batch refusal on a GPU");
     Config c;
     tiny_config(&c);
     snprintf(c.train.device, sizeof c.train.device, "cuda");

@@ -434,12 +434,7 @@ static void test_paused_session_answers(void) {
  * same records, the filters are the stem weights, and an evaluation's mistakes are the
  * predictions'. Skipped without a CUDA device. */
 static void test_exchange_on_gpu_trainer(void) {
-    Backend probe;
-    if (backend_cuda_create(&probe) != ST_OK) {
-        printf("viewer data from a GPU trainer: skipped: no CUDA device\n");
-        return;
-    }
-    backend_destroy(&probe);
+    CUDA_DEVICE_OR_RETURN("viewer data from a GPU trainer");
     Config c;
     tiny_config(&c);
     snprintf(c.train.device, sizeof c.train.device, "cuda");

@@ -20,7 +20,6 @@
  * Results differ from direct convolution by rounding only (the transforms' constants are
  * 1/4, 1/6, 1/12, 1/24 and small integers); test_cpu_parity holds them to the same tolerance
  * as oneDNN's own Winograd. Order of operations is fixed, so runs are bit-reproducible. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
