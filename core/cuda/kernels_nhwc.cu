@@ -23,9 +23,12 @@ unsigned blocks_for(size_t n) { return launch::blocks_for(n, 8192); }
 
 /* ---- batchnorm ---- */
 
+/* the sums kernels: register cap and grid both from kSumsBlocksPerSm (kernels_nhwc.cuh) */
+#define SUMS_BOUNDS __launch_bounds__(kThreads, nhwc::kSumsBlocksPerSm)
+
 template <int H16, int V>
-__global__ void __launch_bounds__(kThreads) stats_k(nhwc::BnShape s, const uint16_t *x,
-                                                    double *part, float *pivot_out) {
+__global__ void SUMS_BOUNDS stats_k(nhwc::BnShape s, const uint16_t *x, double *part,
+                                    float *pivot_out) {
     __shared__ double sh[nhwc::kShared], sh2[2 * kThreads];
     nhwc::stats_phase1<H16, V>(s, blockIdx.x, blockIdx.y, threadIdx.x, x, sh, pivot_out);
     __syncthreads();
@@ -35,10 +38,9 @@ __global__ void __launch_bounds__(kThreads) stats_k(nhwc::BnShape s, const uint1
 }
 
 template <int H16, int MODE, int V>
-__global__ void __launch_bounds__(kThreads) grad_sums_k(nhwc::BnShape s, const uint16_t *x,
-                                                        const uint16_t *y, const uint16_t *dy,
-                                                        const uint16_t *dy2, nhwc::BnFwd f,
-                                                        double *part) {
+__global__ void SUMS_BOUNDS grad_sums_k(nhwc::BnShape s, const uint16_t *x, const uint16_t *y,
+                                        const uint16_t *dy, const uint16_t *dy2, nhwc::BnFwd f,
+                                        double *part) {
     __shared__ double sh[nhwc::kShared], sh2[2 * kThreads];
     nhwc::grad_phase1<H16, MODE, V>(s, blockIdx.x, blockIdx.y, threadIdx.x, x, y, dy, dy2, f, sh);
     __syncthreads();

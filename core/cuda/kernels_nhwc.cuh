@@ -149,10 +149,10 @@ NHWC_HD int channel_blocks(int C) {
  * cudaMalloc'd, so aligned). */
 NHWC_HD int vec_for_count(size_t n) { return n % 8 == 0 ? 8 : 1; }
 /* How many slices the batchnorm sums split their work into, for grids of blocks_per_slice x P
- * blocks: about four blocks per multiprocessor in all, at most `limit` (one per image in NCHW,
- * one per row here). A function of the shape and the GPU only, so results repeat. */
-NHWC_HD int slices_for(int limit, int blocks_per_slice, int sm_count) {
-    int target = 4 * (sm_count > 0 ? sm_count : 1);
+ * blocks: about per_sm blocks per multiprocessor in all, at most `limit` (one per image in
+ * NCHW, one per row here). A function of the shape and the GPU only, so results repeat. */
+NHWC_HD int slices_for(int limit, int blocks_per_slice, int sm_count, int per_sm = 4) {
+    int target = per_sm * (sm_count > 0 ? sm_count : 1);
     int p = (target + blocks_per_slice - 1) / blocks_per_slice;
     if (p > limit)
         p = limit;
@@ -160,8 +160,13 @@ NHWC_HD int slices_for(int limit, int blocks_per_slice, int sm_count) {
         p = 65535;
     return p < 1 ? 1 : p;
 }
+/* The channels-last sums kernels (stats_k, grad_sums_k) run kSumsBlocksPerSm blocks a
+ * multiprocessor: their launch bound caps the registers to fit that many, and the grid is one
+ * wave of them. At V = 8 they needed 100-113 registers unbounded, so only two blocks fitted
+ * while the grid asked for four: two waves, half the loads in flight. */
+const int kSumsBlocksPerSm = 3;
 NHWC_HD int bn_slices(int rows, int C, int sm_count) {
-    return slices_for(rows, channel_blocks(C), sm_count);
+    return slices_for(rows, channel_blocks(C), sm_count, kSumsBlocksPerSm);
 }
 /* Shared memory of a block of sums: thread t's partial sum and sum of squares of its k-th
  * channel at [(2k) * kRow + t] and [(2k + 1) * kRow + t]. Threads side by side write side by
@@ -189,15 +194,21 @@ NHWC_HD BlockGeom geom(const BnShape &s, int V, int cb, int p) {
     return b;
 }
 
-/* Per-thread sums of V channels. */
+/* Per-thread sums of V channels: float partials in registers, moved every kFlush rows into the
+ * thread's own double slots in shared memory (shared_at(t, k, .)), where phase 2 reads them.
+ * This frees 2 * V double registers for the loads in flight under the kernels' register cap
+ * (kSumsBlocksPerSm); the additions, and so the sums, are the same as with registers. */
 template <int V> struct Acc {
-    double s[V], q[V];
+    double *sh;
+    int t;
     float fs[V], fq[V];
     int run;
 
-    NHWC_HD void init() {
+    NHWC_HD void init(double *shared, int thread) {
+        sh = shared;
+        t = thread;
         for (int k = 0; k < V; k++) {
-            s[k] = q[k] = 0.0;
+            sh[shared_at(t, k, 0)] = sh[shared_at(t, k, 1)] = 0.0;
             fs[k] = fq[k] = 0.0f;
         }
         run = 0;
@@ -214,18 +225,13 @@ template <int V> struct Acc {
     }
     NHWC_HD void flush() {
         for (int k = 0; k < V; k++) {
-            s[k] += fs[k];
-            q[k] += fq[k];
+            sh[shared_at(t, k, 0)] += fs[k];
+            sh[shared_at(t, k, 1)] += fq[k];
             fs[k] = fq[k] = 0.0f;
         }
     }
-    NHWC_HD void to_shared(double *sh, int t) {
-        flush();
-        for (int k = 0; k < V; k++) {
-            sh[shared_at(t, k, 0)] = s[k];
-            sh[shared_at(t, k, 1)] = q[k];
-        }
-    }
+    /* the thread's sums complete in shared memory, for phase 2 (after a barrier) */
+    NHWC_HD void finish() { flush(); }
 };
 
 /* Phase 2, common to both sums, in two steps with a barrier between: the rows_per_pass
@@ -306,7 +312,7 @@ NHWC_HD void stats_phase1(const BnShape &s, int cb, int p, int t, const uint16_t
         for (int k = 0; k < V; k++)
             pivot_out[g * V + k] = pivot[k];
     Acc<V> acc;
-    acc.init();
+    acc.init(sh, t);
     /* kBatch rows' loads issued before their sums, so each thread keeps several in flight (one
      * at a time left the sums at a third of the memory's bandwidth); the additions keep the
      * row order of the one-at-a-time loop */
@@ -325,7 +331,7 @@ NHWC_HD void stats_phase1(const BnShape &s, int cb, int p, int t, const uint16_t
         load<H16, V>(x + (size_t)r * s.C + (size_t)g * V, v);
         stats_row<V>(acc, v, pivot);
     }
-    acc.to_shared(sh, t);
+    acc.finish();
 }
 
 /* The normalization's scale and shift of a channel, and its affine map: the forward's
@@ -414,7 +420,7 @@ NHWC_HD void grad_phase1(const BnShape &s, int cb, int p, int t, const uint16_t 
     if (recompute)
         fwd_coef<V>(f, g * V, scale, shift);
     Acc<V> acc;
-    acc.init();
+    acc.init(sh, t);
     for (int r = b.r0 + t / b.Gb; r < b.r1; r += b.rows_per_pass) {
         const size_t at = (size_t)r * s.C + (size_t)g * V;
         float gv[V], v[V], yv[V];
@@ -425,7 +431,7 @@ NHWC_HD void grad_phase1(const BnShape &s, int cb, int p, int t, const uint16_t 
             acc.add(k, gv[k], gv[k] * (v[k] - mu[k]));
         acc.end_row();
     }
-    acc.to_shared(sh, t);
+    acc.finish();
 }
 
 /* ---- batchnorm, finishing (one warp per channel; shared with kernels_bn.cu's NCHW path) ----
