@@ -1,9 +1,10 @@
 /* backend.c — choosing a backend by name, and releasing it.
  *
  * The one place that knows which backends exist. "auto" prefers CUDA and falls back to the fast
- * CPU backend; when it does, status_message() still holds why CUDA was not used, so the caller
- * can log it. When the build has no CUDA backend (SHORTCUT_WITH_CUDA undefined), this file
+ * CPU backend; when it does, status_message() holds why CUDA was not used, so the caller can
+ * log it. When the build has no CUDA backend (SHORTCUT_WITH_CUDA undefined), this file
  * supplies backend_cuda_create(), which says so. */
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -20,6 +21,20 @@ Status backend_cuda_create(Backend *out) {
                        "with nvcc and cuDNN present, or use device: cpu)");
 }
 #endif
+
+/* Why backend_cuda_create() failed, without its "device 'cuda': " and its advice to pick a
+ * device, which "auto" has just followed: the caller logs "device auto: <why>; training on the
+ * CPU", and the whole message nested in that line ran past a log line's length. */
+static void cuda_reason(char *buf, size_t len) {
+    static const char prefix[] = "device 'cuda': ";
+    const char *msg = status_message();
+    if (strncmp(msg, prefix, sizeof prefix - 1) == 0)
+        msg += sizeof prefix - 1;
+    snprintf(buf, len, "%s", msg);
+    char *advice = strstr(buf, "; use device: ");
+    if (advice)
+        *advice = '\0';
+}
 
 Status backend_create(const char *name, int threads, Backend *out, int *fell_back) {
     if (fell_back)
@@ -39,11 +54,15 @@ Status backend_create(const char *name, int threads, Backend *out, int *fell_bac
     if (strcmp(name, "auto") == 0) {
         if (backend_cuda_create(out) == ST_OK)
             return ST_OK;
+        char why[512];
+        cuda_reason(why, sizeof why);
         out->ops = NULL;
         out->ctx = NULL;
         Status st = backend_cpu_create(threads, out);
-        if (st == ST_OK && fell_back)
+        if (st == ST_OK && fell_back) {
             *fell_back = 1;
+            (void)status_fail(ST_ERR_DEVICE, "%s", why);   /* for the caller's log line */
+        }
         return st;
     }
     return status_fail(ST_ERR_ARG, "device '%s': unknown backend (valid: " VALID_NAMES ")", name);

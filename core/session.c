@@ -592,8 +592,7 @@ static void *worker_main(void *arg) {
     snprintf(s->work.run_dir, sizeof s->work.run_dir, "%s", t->run_dir);
     s->work.num_params = model_num_trainable(t->model);
     if (t->backend_fell_back)
-        work_log(s, 0, "device auto: no usable CUDA device (%s); training on the CPU",
-                 t->fallback_reason);
+        work_log(s, 0, "device auto: %s; training on the CPU", t->fallback_reason);
     work_log(s, 0, "%s", t->device_line);
     if (t->global_step > 0)
         work_log(s, 0, "resumed %s at epoch %d, step %ld", t->run_dir, t->epoch, t->global_step);

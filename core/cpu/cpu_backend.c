@@ -166,10 +166,12 @@ static Status cpu_set_precision(void *vctx, int precision, int deterministic) {
     case PRECISION_FP32:
         break;
     }
-    /* the word before the parenthesis is what the workbench's status bar shows */
-    if (ctx->bf16 == CPU_BF16_ALL) note = " (convolutions; AMX)";
+    /* the word before the parenthesis is what the workbench's status bar shows; "most": the
+     * 3-channel stem and other unblocked layers stay fp32 (cpu_conv_dnnl.c, bf16_wanted), and
+     * so do the 16-channel layers our Winograd kernel runs (cpu_wino16.c) */
+    if (ctx->bf16 == CPU_BF16_ALL) note = " (most convolutions; AMX)";
     if (ctx->bf16 == CPU_BF16_DATA)
-        note = " (convolutions forward and backward-data; AVX512-BF16 without AMX)";
+        note = " (most convolutions, forward and backward-data; AVX512-BF16 without AMX)";
     snprintf(ctx->precision_note, sizeof ctx->precision_note, "%s%s",
              ctx->bf16 == CPU_BF16_OFF ? "fp32" : "bf16", note);
     return ST_OK;
