@@ -31,17 +31,16 @@ static Status shaped(Model *m, Tensor *t, int n, int c, int h, int w, DType dt) 
     return m->b->ops->tensor_alloc(m->b->ctx, t);
 }
 
-/* A pool buffer, flat as (n, per_image, 1, 1), reserved for the batch. Out of memory, the
- * backend's message names that flat shape; say what it is, so "(1024, 8192, 1, 1)" reads as
- * a batch of 1024 and not as a layer. */
+/* A pool buffer, flat as (n, values an image, 1, 1), reserved for the batch. Out of memory,
+ * the backend's message names that flat shape; say what it holds, so "(1024, 8192, 1, 1)"
+ * reads as a batch of 1024 and not as a layer. Short: the whole line must fit a log line. */
 static Status reserve_pool(Model *m, Tensor *t, int n, long long per_image, const char *what) {
     Status st = shaped(m, t, n, (int)per_image, 1, 1, DT_F32);
     if (st != ST_ERR_OOM)
         return st;
     char msg[768];
     snprintf(msg, sizeof msg, "%s", status_message());
-    return status_fail(st, "batch of %d, %s buffer of %lld values an image: %s", n, what,
-                       per_image, msg);
+    return status_fail(st, "%s of a batch of %d: %s", what, n, msg);
 }
 
 static const Tensor *act(const Model *m, int v) {
@@ -66,7 +65,7 @@ static Tensor *pgrad(Model *m, int i) { return i >= 0 ? &m->params[i].grad : NUL
 static Status ensure_forward_buffers(Model *m, int n, int train) {
     /* Reserve each pool buffer for its largest user once, so per-layer reshapes never grow. */
     for (int a = 0; a < m->n_acts; a++)
-        TRY(reserve_pool(m, &m->acts[a], n, m->act_numel[a], "activation"));
+        TRY(reserve_pool(m, &m->acts[a], n, m->act_numel[a], "activations"));
     for (int i = 0; i < m->n_layers; i++) {
         Layer *l = &m->layers[i];
         const Value *in = &m->values[l->in], *out = &m->values[l->out];
@@ -309,8 +308,8 @@ Status model_backward(Model *m, const Tensor *dlogits) {
                            n, m->num_classes);
     /* Reserve each pool buffer for its largest user once, so per-layer reshapes never grow. */
     for (int b = 0; b < m->n_grads; b++)
-        TRY(reserve_pool(m, &m->grads[b], n, m->grad_numel[b], "gradient"));
-    TRY(reserve_pool(m, &m->scratch, n, m->scratch_numel, "scratch"));
+        TRY(reserve_pool(m, &m->grads[b], n, m->grad_numel[b], "gradients"));
+    TRY(reserve_pool(m, &m->scratch, n, m->scratch_numel, "gradient scratch"));
     if (m->want_input_grad)
         TRY(shaped(m, &m->input_grad, n, 3, m->in_side, m->in_side, DT_F32));
     m->have_input_grad = 0;

@@ -16,7 +16,7 @@
 #define SESSION_HISTORY 2048   /* points kept per step-history; older ones are thinned */
 #define SESSION_EPOCHS 1024    /* per-epoch points kept */
 #define SESSION_LOG 64         /* log lines kept */
-#define SESSION_LOG_LEN 200
+#define SESSION_LOG_LEN 320    /* chars a log line keeps: an error with what, where, what to do */
 #define SESSION_MARKS 64       /* edit markers kept (oldest dropped) */
 #define SESSION_LRF_MAX 1000   /* LR-finder points kept */
 
