@@ -22,16 +22,16 @@ Status backend_cuda_create(Backend *out) {
 }
 #endif
 
-/* Why backend_cuda_create() failed, without its "device 'cuda': " and its advice to pick a
- * device, which "auto" has just followed: the caller logs "device auto: <why>; training on the
- * CPU", and the whole message nested in that line ran past a log line's length. */
+/* Why backend_cuda_create() failed, without its "device 'cuda': " and BACKEND_CUDA_ADVICE,
+ * which "auto" has just followed: the caller logs "device auto: <why>; training on the CPU",
+ * and the whole message nested in that line ran past a log line's length. */
 static void cuda_reason(char *buf, size_t len) {
     static const char prefix[] = "device 'cuda': ";
     const char *msg = status_message();
     if (strncmp(msg, prefix, sizeof prefix - 1) == 0)
         msg += sizeof prefix - 1;
     snprintf(buf, len, "%s", msg);
-    char *advice = strstr(buf, "; use device: ");
+    char *advice = strstr(buf, BACKEND_CUDA_ADVICE);
     if (advice)
         *advice = '\0';
 }

@@ -274,7 +274,10 @@ void backend_destroy(Backend *b);
 /* Constructors of the individual backends (used by backend_create and by tests). */
 Status backend_reference_create(Backend *out);
 Status backend_cpu_create(int threads, Backend *out);
-/* Returns ST_ERR_DEVICE with a message when CUDA is not compiled in or no device works. */
+/* Returns ST_ERR_DEVICE with a message when CUDA is not compiled in or no device works:
+ * "device 'cuda': <why>", and BACKEND_CUDA_ADVICE after it when the device is the problem.
+ * "auto" logs <why> alone when it falls back (backend_create). */
 Status backend_cuda_create(Backend *out);
+#define BACKEND_CUDA_ADVICE "; use device: cpu, or device: auto to fall back to the CPU"
 
 #endif

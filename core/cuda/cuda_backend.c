@@ -483,8 +483,8 @@ static Status no_device(CudaCtx *ctx, const char *call, const char *why) {
     char reason[512];
     snprintf(reason, sizeof reason, "%s", why);
     cuda_destroy(ctx);
-    return status_fail(ST_ERR_DEVICE, "device 'cuda': no usable CUDA device (%s: %s); use "
-                       "device: cpu, or device: auto to fall back to the CPU", call, reason);
+    return status_fail(ST_ERR_DEVICE, "device 'cuda': no usable CUDA device (%s: %s)"
+                       BACKEND_CUDA_ADVICE, call, reason);
 }
 
 #define PROBE_RT(call) do { cudaError_t e__ = (call); if (e__ != cudaSuccess) { \
