@@ -43,15 +43,50 @@ void log_pane_scroll(LogPane *p, int delta, int visible) {
     if (p->scroll < 0) p->scroll = 0;
 }
 
+int log_wrap(const char *text, int width, int *starts, int *lens, int max) {
+    const int n = (int)strlen(text);
+    if (width < 1) width = 1;
+    int rows = 0, at = 0;
+    do {
+        int len = n - at;
+        if (len > width) {
+            len = width;
+            for (int k = width; k > 0; k--)   /* the last space that fits */
+                if (text[at + k] == ' ') { len = k; break; }
+        }
+        if (rows < max) { starts[rows] = at; lens[rows] = len; }
+        rows++;
+        at += len;
+        while (at < n && text[at] == ' ') at++;   /* the break's space starts no row */
+    } while (at < n);
+    return rows;
+}
+
+#define LOG_WRAP_MAX 16   /* rows one line may take (SESSION_LOG_LEN at a narrow pane) */
+
 void log_pane_draw(const LogPane *p, int row, int col, int h, int w) {
-    int last = p->count - 1 - p->scroll;
-    for (int r = h - 1, i = last; r >= 0; r--, i--) {
+    int r = h - 1;   /* the bottom row still free */
+    for (int i = p->count - 1 - p->scroll; r >= 0; i--) {
         const LogLine *l = log_pane_line(p, i);
         if (!l) break;
-        char when[32];
-        format_duration(l->time_s, when, sizeof when);
-        int used = paint_textf(row + r, col, w, CS_DIM, "%s %6ld ", when, l->step);
-        paint_text(row + r, col + used, w - used, l->text, l->is_error ? CS_BAD : CS_NORMAL);
+        char head[48];
+        format_duration(l->time_s, head, sizeof head);
+        size_t hl = strlen(head);
+        snprintf(head + hl, sizeof head - hl, " %6ld ", l->step);
+        const int indent = (int)strlen(head);
+        int starts[LOG_WRAP_MAX], lens[LOG_WRAP_MAX];
+        int rows = log_wrap(l->text, w - indent, starts, lens, LOG_WRAP_MAX);
+        if (rows > LOG_WRAP_MAX) rows = LOG_WRAP_MAX;   /* the rest is in the run's log.txt */
+        const int top = r - rows + 1;
+        for (int k = 0; k < rows; k++) {
+            if (top + k < 0) continue;   /* a line taller than what is left shows its end */
+            if (k == 0) paint_text(row + top, col, w, head, CS_DIM);
+            char part[SESSION_LOG_LEN];
+            snprintf(part, sizeof part, "%.*s", lens[k], l->text + starts[k]);
+            paint_text(row + top + k, col + indent, w - indent, part,
+                       l->is_error ? CS_BAD : CS_NORMAL);
+        }
+        r = top - 1;
     }
     if (p->scroll > 0 && h > 0)
         paint_textf(row, col + w - 22, 22, CS_WARN, " [%d newer below] ", p->scroll);

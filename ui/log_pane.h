@@ -21,7 +21,13 @@ typedef struct LogPane {
 int log_pane_update(LogPane *p, const Snapshot *s, const LogLine **newest_error);
 const LogLine *log_pane_line(const LogPane *p, int i);   /* 0 = oldest */
 void log_pane_scroll(LogPane *p, int delta, int visible);
-/* Draw the newest lines (minus scroll) into rows [row, row + h). */
+/* Where the rows of `text` start when it wraps at `width` columns: at the last space that fits
+ * (the space itself dropped), or mid-word when a word is wider than the row. Writes up to
+ * `max` byte offsets and lengths; returns the number of rows (at least 1). Bytes count as
+ * columns: the log's text is ASCII (paint_text shows control bytes as '?'). */
+int log_wrap(const char *text, int width, int *starts, int *lens, int max);
+/* Draw the newest lines (minus scroll) into rows [row, row + h), a long line wrapping onto the
+ * rows above, indented under its text; scrolling counts lines, not rows. */
 void log_pane_draw(const LogPane *p, int row, int col, int h, int w);
 
 #endif
