@@ -75,7 +75,11 @@ void log_pane_draw(const LogPane *p, int row, int col, int h, int w) {
         snprintf(head + hl, sizeof head - hl, " %6ld ", l->step);
         const int indent = (int)strlen(head);
         int starts[LOG_WRAP_MAX], lens[LOG_WRAP_MAX];
-        int rows = log_wrap(l->text, w - indent, starts, lens, LOG_WRAP_MAX);
+        int rows = 1;
+        starts[0] = 0;
+        lens[0] = (int)strlen(l->text);
+        if (w - indent >= 8)   /* narrower, wrapping would spend rows on a few letters each */
+            rows = log_wrap(l->text, w - indent, starts, lens, LOG_WRAP_MAX);
         if (rows > LOG_WRAP_MAX) rows = LOG_WRAP_MAX;   /* the rest is in the run's log.txt */
         const int top = r - rows + 1;
         for (int k = 0; k < rows; k++) {
