@@ -210,6 +210,8 @@ int cmd_bench(int argc, char **argv) {
     int fell_back = 0;
     Status st = backend_create(cfg.train.device, (int)threads, &b, &fell_back);
     if (st != ST_OK) return cli_fail(st);
+    /* as training logs it: a bench meant for the GPU says why it measures the CPU */
+    if (fell_back) fprintf(stderr, "device auto: %s; benchmarking the CPU\n", status_message());
     if (b.ops->set_precision) {
         st = b.ops->set_precision(b.ctx, (int)cfg.train.precision, cfg.train.deterministic);
         if (st != ST_OK) { backend_destroy(&b); return cli_fail(st); }

@@ -246,6 +246,10 @@ bench_line() {
 }
 sc "${BENCH[@]}"
 bench_line default
+# device auto (quick.yaml's) measuring the CPU says why on stderr, as training does
+case "$line" in *'device="cpu'*)
+    grep -qF "; benchmarking the CPU" "$WORK/err" || fail "bench: auto fell back to the CPU silently"
+esac
 for kv in "batch=16" "threads=1" "model=quick" "deterministic=0"; do
     grep -qF " $kv " <<<"$line" || fail "bench: no ' $kv ' in the line"
 done
